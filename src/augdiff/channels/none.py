@@ -1,0 +1,33 @@
+"""MDLM: no latent channel; the denoiser sees the masked tokens only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from augdiff.channels.base import ChannelInput, LatentChannel, ReverseStep
+
+__all__ = ["NoChannel"]
+
+
+class NoChannel(LatentChannel):
+    """The empty channel of plain masked diffusion (MDLM, Sahoo et al. 2024)."""
+
+    name = "none"
+    stateless = True
+
+    def train_input(
+        self, network: nn.Module, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
+    ) -> ChannelInput:
+        return ChannelInput()
+
+    def init_state(self, x_T: Tensor, generator: torch.Generator | None) -> Any:
+        return None
+
+    def sample_input(self, network: nn.Module, x_t: Tensor, state: Any) -> ChannelInput:
+        return ChannelInput()
+
+    def update_state(self, state: Any, step: ReverseStep, generator: torch.Generator | None) -> Any:
+        return None

@@ -1,0 +1,1 @@
+"""The ``augdiff`` command line."""

@@ -1,0 +1,58 @@
+"""``augdiff`` command line: train, sample, eval, run, bench.
+
+Every user error is one line on stderr and exit code 2; flags, YAML keys and Python fields share names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from augdiff.cli import bench, evaluate, run, sample, train
+from augdiff.errors import AugdiffError
+
+__all__ = ["main", "build_parser", "Parser"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="augdiff", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for module in (train, sample, evaluate, run, bench):
+        module.add_parser(sub)
+    return parser
+
+
+def parse(parser: Parser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, letting ``key=value`` overrides stand anywhere among the flags of commands that take them."""
+    args, rest = parser.parse_known_args(argv)
+    overrides = [a for a in rest if "=" in a and not a.startswith("-")]
+    unknown = [a for a in rest if a not in overrides]
+    if unknown or (overrides and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
+    if overrides:
+        args.overrides = [*args.overrides, *overrides]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse(parser, argv)
+    try:
+        return int(args.func(args) or 0)
+    except AugdiffError as exc:
+        print(f"augdiff: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("augdiff: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

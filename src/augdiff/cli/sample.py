@@ -1,0 +1,110 @@
+"""``augdiff sample``: draw sequences from a trained run and write them to .npy or .txt."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from augdiff.data.tokens import decode_chars, encode_chars
+from augdiff.errors import AugdiffError
+from augdiff.runs import load_run
+from augdiff.sampling import generate
+from augdiff.train import resolve_device
+
+SEPARATOR = "\n===== sample {} =====\n"
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("sample", help="sample from a trained run", description=__doc__)
+    p.add_argument("run_dir", metavar="DIR", help="run directory (or one checkpoint directory)")
+    p.add_argument("--num", type=int, default=16, help="number of sequences")
+    p.add_argument("--steps", type=int, default=128, help="reverse diffusion steps T")
+    p.add_argument("--out", required=True, help="output file: .npy (token ids [N, L]) or .txt")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="reuse p(x0|xt) while tokens are unchanged (default: on when exact)",
+    )
+    p.add_argument("--final-denoise", choices=("sample", "argmax"), default="sample")
+    p.add_argument("--prefix", help="text every sample starts with (character-level text models)")
+    p.add_argument("--weights", choices=("ema", "raw"), default="ema")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run)
+
+
+def _check(args: argparse.Namespace) -> Path:
+    out = Path(args.out)
+    if out.suffix not in (".npy", ".txt"):
+        raise AugdiffError(f"--out {out}: unknown file type (end it in .npy for token ids or .txt for text)")
+    for name in ("num", "steps", "batch_size"):
+        if getattr(args, name) < 1:
+            raise AugdiffError(f"--{name.replace('_', '-')}={getattr(args, name)} must be a positive integer")
+    if args.temperature <= 0:
+        raise AugdiffError(f"--temperature={args.temperature} must be positive")
+    if not 0 < args.top_p <= 1:
+        raise AugdiffError(f"--top-p={args.top_p} must lie in (0, 1]")
+    return out
+
+
+def _write(out: Path, samples: np.ndarray, chars: str | None) -> None:
+    """Write atomically: a temporary file renamed into place, so a failed run leaves no partial output."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    if out.suffix == ".npy":
+        with tmp.open("wb") as f:
+            np.save(f, samples)
+    else:
+        rows = [decode_chars(chars, row) if chars is not None else " ".join(map(str, row)) for row in samples]
+        text = (
+            "".join(SEPARATOR.format(i) + row for i, row in enumerate(rows))
+            if chars is not None
+            else "".join(row + "\n" for row in rows)
+        )
+        tmp.write_text(text.lstrip("\n") + ("\n" if chars is not None else ""))
+    os.replace(tmp, out)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = _check(args)
+    device = resolve_device(args.device)
+    loaded = load_run(args.run_dir, weights=args.weights, device=device)
+    if args.cache and not loaded.model.cacheable:
+        raise AugdiffError("--cache is exact only for models without time conditioning or latent state (drop --cache)")
+    chars, seq_len = loaded.data.get("chars"), int(loaded.data["seq_len"])
+    prefix = None
+    if args.prefix is not None:
+        if chars is None:
+            raise AugdiffError(
+                f"--prefix needs a character-level text model (this run was trained on {loaded.data['spec']})"
+            )
+        prefix = encode_chars(chars, args.prefix)
+        if prefix.numel() > seq_len:
+            raise AugdiffError(f"--prefix has {prefix.numel()} characters but the model's seq_len is {seq_len}")
+    samples = generate(
+        loaded.model,
+        loaded.model.schedule,
+        args.num,
+        seq_len,
+        args.steps,
+        batch_size=args.batch_size,
+        cache=args.cache,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        final_denoise=args.final_denoise,
+        prefix=prefix,
+        seed=args.seed,
+        device=device,
+        progress=True,
+    )
+    _write(out, samples.numpy(), chars)
+    print(f"wrote {args.num} samples ({args.steps} steps) to {out}")
+    return 0

@@ -1,0 +1,49 @@
+"""``augdiff train``: train a method on data into a run directory, or resume one."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from augdiff.config import build_config, load_yaml
+from augdiff.errors import AugdiffError
+from augdiff.train import Trainer
+
+# Flags that stand for top-level config keys (the same words, with dashes).
+_FLAG_KEYS = ("method", "data", "model_size", "steps", "batch_size", "seed", "device")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a model", description=__doc__)
+    p.add_argument("--method", help="mdlm")
+    p.add_argument("--data", help="sawtooth | tokens:PATH.npy | text:PATH")
+    p.add_argument("--model-size", help="xxs | xs | tiny | small")
+    p.add_argument("--steps", type=int, help="optimizer steps (with --resume: the new total)")
+    p.add_argument("--batch-size", type=int, help="global batch size")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto | cpu | cuda")
+    p.add_argument("--out", help="run directory to create")
+    p.add_argument("--config", help="YAML file of config keys (flags and key=value override it)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="any config key, e.g. optim.lr=1e-3")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        extra = [k for k in (*_FLAG_KEYS, "out", "config") if k != "steps" and getattr(args, k) is not None]
+        if extra or args.overrides:
+            given = ", ".join(f"--{k.replace('_', '-')}" for k in extra) or " ".join(args.overrides)
+            raise AugdiffError(
+                f"--resume continues a run with its saved config; drop {given} (only --steps may change)"
+            )
+        trainer = Trainer.resume(args.resume, steps=args.steps)
+    else:
+        if not args.out:
+            raise AugdiffError("--out DIR is required (the run directory to create), or --resume DIR")
+        base: dict[str, Any] = load_yaml(args.config) if args.config else {}
+        base.update({k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None})
+        trainer = Trainer(build_config(base, args.overrides), args.out)
+    result = trainer.fit()
+    print(f"trained {result.steps} steps in {result.seconds:.1f}s; run directory: {result.run_dir}")
+    return 0

@@ -1,0 +1,259 @@
+"""Run configuration: dataclasses validated at load time.
+
+One name everywhere: the CLI flag ``--batch-size``, the YAML key ``batch_size`` and the dataclass field
+``TrainConfig.batch_size`` are the same word. Section keys are dotted on the command line
+(``optim.lr=1e-3``) and nested in YAML (``optim: {lr: 1e-3}``).
+
+Example:
+    >>> cfg = build_config({"steps": 50}, ["optim.lr=1e-3", "model.dropout=0.1"])
+    >>> cfg.optim.lr, cfg.model.dropout, cfg.steps
+    (0.001, 0.1, 50)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from augdiff.errors import AugdiffError
+
+__all__ = [
+    "ModelConfig",
+    "DiffusionConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "build_config",
+    "config_to_dict",
+    "config_from_dict",
+    "load_yaml",
+]
+
+
+@dataclass
+class ModelConfig:
+    """Backbone overrides; ``None`` takes the value of the ``model_size`` preset."""
+
+    hidden_size: int | None = None
+    n_layers: int | None = None
+    n_heads: int | None = None
+    mlp_ratio: int = 4
+    dropout: float = 0.0
+    # MDLM and LADD drop time conditioning from the token denoiser; it also makes the sampler's cache exact.
+    time_conditioning: bool = False
+
+
+@dataclass
+class DiffusionConfig:
+    """Token-channel masked diffusion: schedule, loss weighting, time sampling."""
+
+    schedule: str = "loglinear"
+    schedule_eps: float = 1e-3
+    schedule_power: float = 2.0
+    geometric_sigma_min: float = 1e-4
+    geometric_sigma_max: float = 20.0
+    loss_weighting: str = "elbo"
+    antithetic: bool = True
+    time_eps: float = 1e-3
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warm-up then constant learning rate, gradient clipping and weight EMA."""
+
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    ema_decay: float = 0.9999
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved next to every checkpoint."""
+
+    method: str = "mdlm"
+    data: str = "sawtooth"
+    seq_len: int | None = None
+    vocab_size: int | None = None
+    model_size: str = "xs"
+    steps: int = 1000
+    batch_size: int = 64
+    grad_accum: int = 1
+    seed: int = 0
+    precision: str = "auto"
+    device: str = "auto"
+    log_every: int = 50
+    ckpt_every: int = 1000
+    keep_checkpoints: int = 2
+    tensorboard: bool = True
+    progress: bool = True
+    model: ModelConfig = field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "method": ("mdlm",),
+    "model_size": ("xxs", "xs", "tiny", "small"),
+    "precision": ("auto", "fp32", "bf16"),
+    "diffusion.schedule": ("linear", "loglinear", "polynomial", "geometric", "cosine"),
+    "diffusion.loss_weighting": ("elbo", "constant"),
+}
+_POSITIVE = ("steps", "batch_size", "grad_accum", "log_every", "ckpt_every", "keep_checkpoints")
+
+
+def _check_choices(cfg: TrainConfig) -> None:
+    for key, allowed in _CHOICES.items():
+        value = _get(cfg, key)
+        if value not in allowed:
+            raise AugdiffError(f"{key}={value!r} is not known (choose one of: {', '.join(allowed)})")
+    for key in _POSITIVE:
+        if getattr(cfg, key) < 1:
+            raise AugdiffError(f"{key}={getattr(cfg, key)} must be a positive integer")
+    if cfg.batch_size % cfg.grad_accum:
+        raise AugdiffError(
+            f"batch_size={cfg.batch_size} is not divisible by grad_accum={cfg.grad_accum} "
+            "(batch_size is the global batch; pick a multiple of grad_accum)"
+        )
+    if not 0.0 <= cfg.optim.ema_decay < 1.0:
+        raise AugdiffError(f"optim.ema_decay={cfg.optim.ema_decay} must lie in [0, 1)")
+    if not 0.0 <= cfg.model.dropout < 1.0:
+        raise AugdiffError(f"model.dropout={cfg.model.dropout} must lie in [0, 1)")
+    if not 0.0 <= cfg.diffusion.time_eps < 1.0:
+        raise AugdiffError(f"diffusion.time_eps={cfg.diffusion.time_eps} must lie in [0, 1)")
+
+
+def _get(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+_BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; strings from the command line are parsed."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[value.lower()]
+    elif tp in (int, float) and not isinstance(value, bool):
+        if isinstance(value, (int, float) if tp is float else int):
+            return tp(value)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return tp(value)
+    elif tp is str and isinstance(value, str):
+        return value
+    raise AugdiffError(f"{key}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def _unknown_key(key: str, known: list[str]) -> AugdiffError:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(known))}"
+    return AugdiffError(f"unknown config key {key!r} ({hint})")
+
+
+def _from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        norm = key.replace("-", "_")
+        if norm not in names:
+            known = [prefix + n for n in names]
+            raise _unknown_key(prefix + key, known)
+        tp = hints[norm]
+        if _is_section(tp):
+            if not isinstance(value, dict):
+                raise AugdiffError(f"{prefix}{norm}: expected a mapping of keys, got {value!r}")
+            kwargs[norm] = _from_dict(tp, value, prefix=f"{prefix}{norm}.")
+        else:
+            kwargs[norm] = _coerce(value, tp, prefix + norm)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Validate a nested mapping (as from YAML) and build the :class:`TrainConfig`."""
+    return _from_dict(TrainConfig, data)
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """The nested plain-Python form of a config, as written to ``config.yaml``."""
+    return dataclasses.asdict(cfg)
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.replace("-", "_").split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise AugdiffError(f"{dotted}: {part} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def build_config(base: dict[str, Any] | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Merge ``key=value`` overrides (dotted for sections) into ``base`` and validate.
+
+    Args:
+        base: nested mapping, e.g. from a YAML file and the CLI flags.
+        overrides: strings of the form ``optim.lr=1e-3``.
+    """
+    tree = _deep_copy(base or {})
+    for item in overrides or []:
+        if "=" not in item:
+            raise AugdiffError(f"override {item!r} is not of the form key=value (e.g. optim.lr=1e-3)")
+        key, value = item.split("=", 1)
+        _set_dotted(tree, key.strip(), value.strip())
+    return config_from_dict(tree)
+
+
+def _deep_copy(tree: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in tree.items()}
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing or malformed file is a user error."""
+    path = Path(path)
+    if not path.is_file():
+        raise AugdiffError(f"--config {path}: file not found (give a path to a YAML file of config keys)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" at line {line + 1}" if line is not None else ""
+        raise AugdiffError(f"--config {path}: not valid YAML{where} (fix the syntax)") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise AugdiffError(f"--config {path}: expected a mapping of config keys at the top level")
+    return data

@@ -1,0 +1,53 @@
+"""The dataset contract: stateless, seeded batches so a resumed run sees exactly the data it would have seen."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["TokenDataset", "seeded_generator"]
+
+
+def seeded_generator(*keys: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator whose seed is a well-mixed function of integer keys (seed, step, micro-batch, stream)."""
+    seed = int(np.random.SeedSequence([int(k) & 0xFFFFFFFF for k in keys]).generate_state(1, np.uint64)[0])
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed & 0x7FFF_FFFF_FFFF_FFFF)
+    return gen
+
+
+class TokenDataset(ABC):
+    """Fixed-length token sequences over ``vocab_size`` data tokens (the mask id is ``vocab_size``).
+
+    Batches are pure functions of ``(seed, index)``: no iterator state to save, nothing to replay on resume.
+    """
+
+    #: short name of the data, as in ``--data``.
+    spec: str
+    vocab_size: int
+    seq_len: int
+
+    @abstractmethod
+    def train_batch(self, seed: int, step: int, global_batch: int, rows: slice | None = None) -> Tensor:
+        """Rows ``rows`` of the global training batch of optimizer step ``step``, ``[B, L]`` long.
+
+        The global batch depends only on ``(seed, step, global_batch)``, so splitting it into micro-batches
+        (or across processes) never changes which sequences a step trains on.
+        """
+
+    @abstractmethod
+    def valid_batches(self, batch_size: int, max_sequences: int | None = None) -> Iterator[Tensor]:
+        """The fixed validation set in batches."""
+
+    def describe(self) -> dict[str, Any]:
+        """What a checkpoint must remember to rebuild (and decode) this data."""
+        return {"spec": self.spec, "vocab_size": self.vocab_size, "seq_len": self.seq_len}
+
+    def decode(self, ids: Tensor) -> str:
+        """Text for one sequence (text data only); other data prints ids."""
+        return " ".join(str(int(i)) for i in ids)

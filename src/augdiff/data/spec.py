@@ -1,0 +1,57 @@
+"""``--data`` strings: ``sawtooth``, ``tokens:PATH.npy``, ``text:PATH`` (character-level)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from augdiff.data.base import TokenDataset
+from augdiff.data.sawtooth import SawtoothDataset
+from augdiff.data.tokens import ArrayDataset, chunk_text, load_text, load_token_array, split_rows
+from augdiff.errors import AugdiffError
+
+__all__ = ["make_dataset", "DEFAULT_TEXT_SEQ_LEN"]
+
+DEFAULT_TEXT_SEQ_LEN = 128
+_FORMS = "sawtooth, tokens:PATH.npy or text:PATH"
+
+
+def make_dataset(
+    spec: str, seq_len: int | None = None, vocab_size: int | None = None, like: dict[str, Any] | None = None
+) -> TokenDataset:
+    """Build the dataset named by ``spec``.
+
+    Args:
+        spec: the ``--data`` string.
+        seq_len: sequence length (sawtooth d, text chunk length); ``None`` takes the data's own.
+        vocab_size: for token arrays, the vocabulary (default: max id + 1).
+        like: ``describe()`` of the data a model was trained on; the new data must fit that model
+            (same vocabulary, same characters, same length).
+    """
+    kind, _, path = spec.partition(":")
+    if like is not None:
+        seq_len = like["seq_len"] if seq_len is None else seq_len
+        vocab_size = like["vocab_size"]
+    if kind == "sawtooth" and not path:
+        data: TokenDataset = SawtoothDataset(seq_len or 128)
+    elif kind == "tokens" and path:
+        arr, vocab = load_token_array(spec, path, vocab_size)
+        if seq_len is not None and arr.shape[1] != seq_len:
+            raise AugdiffError(
+                f"--data {spec}: rows have length {arr.shape[1]} but seq_len={seq_len} "
+                "(drop seq_len or reshape the array)"
+            )
+        data = ArrayDataset(spec, *split_rows(spec, arr), vocab_size=vocab)
+    elif kind == "text" and path:
+        chars = like.get("chars") if like is not None else None
+        if like is not None and chars is None:
+            raise AugdiffError(f"--data {spec}: this model was trained on {like['spec']}, not on text")
+        train, valid, chars = chunk_text(spec, load_text(spec, path), seq_len or DEFAULT_TEXT_SEQ_LEN, chars)
+        data = ArrayDataset(spec, train, valid, vocab_size=len(chars), chars=chars)
+    else:
+        raise AugdiffError(f"--data {spec!r} is not a known data source (use {_FORMS})")
+    if like is not None and data.vocab_size != like["vocab_size"]:
+        raise AugdiffError(
+            f"--data {spec}: vocabulary of {data.vocab_size} tokens, but the model was trained "
+            f"on {like['vocab_size']} ({like['spec']})"
+        )
+    return data

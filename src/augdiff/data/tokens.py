@@ -1,0 +1,172 @@
+"""Token arrays (``tokens:PATH.npy``) and character-level text (``text:PATH``).
+
+Both become fixed-length rows split once into train and validation by a fixed rule: the last
+``VALID_FRACTION`` of the rows (tokens) or of the characters (text) is validation. Training visits the
+training rows in a fresh seeded permutation every epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from augdiff.data.base import TokenDataset, seeded_generator
+from augdiff.errors import AugdiffError
+
+__all__ = [
+    "ArrayDataset",
+    "load_token_array",
+    "split_rows",
+    "load_text",
+    "chunk_text",
+    "encode_chars",
+    "decode_chars",
+    "VALID_FRACTION",
+]
+
+VALID_FRACTION = 0.05
+
+
+class ArrayDataset(TokenDataset):
+    """Training and validation rows of token ids, ``[N, L]`` each.
+
+    Args:
+        spec: the ``--data`` string it came from.
+        train: int array ``[N_train, L]`` with ids in ``[0, vocab_size)``.
+        valid: int array ``[N_valid, L]``.
+        vocab_size: number of data tokens.
+        chars: the character of each id, for text data (decoding); ``None`` for raw tokens.
+    """
+
+    def __init__(
+        self, spec: str, train: np.ndarray, valid: np.ndarray, vocab_size: int, chars: str | None = None
+    ) -> None:
+        self.spec = spec
+        self.vocab_size = vocab_size
+        self.seq_len = train.shape[1]
+        self.chars = chars
+        self.train = torch.from_numpy(np.ascontiguousarray(train)).long()
+        self.valid = torch.from_numpy(np.ascontiguousarray(valid)).long()
+        self._perm: tuple[int, int, Tensor] | None = None
+
+    def _epoch_perm(self, seed: int, epoch: int) -> Tensor:
+        if self._perm is None or self._perm[:2] != (seed, epoch):
+            n = self.train.shape[0]
+            self._perm = (seed, epoch, torch.randperm(n, generator=seeded_generator(seed, epoch, 3)))
+        return self._perm[2]
+
+    def train_batch(self, seed: int, step: int, global_batch: int, rows: slice | None = None) -> Tensor:
+        index = torch.arange(step * global_batch, (step + 1) * global_batch)
+        if rows is not None:
+            index = index[rows]
+        n = self.train.shape[0]
+        epochs, positions = index // n, index % n
+        picked = torch.empty_like(index)
+        for epoch in epochs.unique().tolist():
+            sel = epochs == epoch
+            picked[sel] = self._epoch_perm(seed, epoch)[positions[sel]]
+        return self.train[picked]
+
+    def valid_batches(self, batch_size: int, max_sequences: int | None = None) -> Iterator[Tensor]:
+        valid = self.valid if max_sequences is None else self.valid[:max_sequences]
+        yield from valid.split(batch_size)
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        if self.chars is not None:
+            info["chars"] = self.chars
+        return info
+
+    def decode(self, ids: Tensor) -> str:
+        return super().decode(ids) if self.chars is None else decode_chars(self.chars, ids)
+
+
+def decode_chars(chars: str, ids: Tensor | np.ndarray) -> str:
+    """Text of character ids (an id outside the vocabulary shows as U+FFFD)."""
+    return "".join(chars[int(i)] if 0 <= int(i) < len(chars) else "\N{REPLACEMENT CHARACTER}" for i in ids)
+
+
+def encode_chars(chars: str, text: str) -> Tensor:
+    """Character ids of ``text``; a character outside ``chars`` is a user error."""
+    lookup = {c: i for i, c in enumerate(chars)}
+    missing = sorted({c for c in text if c not in lookup})
+    if missing:
+        raise AugdiffError(
+            f"characters {''.join(missing)[:20]!r} are not in the model's vocabulary "
+            "(use only characters of the training corpus)"
+        )
+    return torch.tensor([lookup[c] for c in text], dtype=torch.long)
+
+
+def load_token_array(spec: str, path: str, vocab_size: int | None) -> tuple[np.ndarray, int]:
+    """Read and check an int array ``[N, L]``; returns it and the vocabulary size."""
+    file = Path(path)
+    if not file.is_file():
+        raise AugdiffError(f"--data {spec}: file not found (give a .npy file holding an int array [N, L])")
+    try:
+        arr = np.load(file, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise AugdiffError(f"--data {spec}: not a readable .npy array ({exc}); save it with numpy.save") from None
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise AugdiffError(f"--data {spec}: expected a non-empty 2-D array [N, L], got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise AugdiffError(f"--data {spec}: expected integer token ids, got dtype {arr.dtype}")
+    low, high = int(arr.min()), int(arr.max())
+    vocab = high + 1 if vocab_size is None else vocab_size
+    if low < 0 or high >= vocab:
+        raise AugdiffError(
+            f"--data {spec}: token ids span [{low}, {high}] but the vocabulary is [0, {vocab}) "
+            f"(ids must be non-negative; raise vocab_size to at least {high + 1} or fix the data)"
+        )
+    return arr.astype(np.int64), vocab
+
+
+def split_rows(spec: str, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation rows: the last ``VALID_FRACTION`` of the rows (at least one) validate."""
+    n = arr.shape[0]
+    n_valid = max(1, int(round(n * VALID_FRACTION)))
+    if n - n_valid < 1:
+        raise AugdiffError(f"--data {spec}: only {n} sequence(s); need at least 2 (one to train, one to validate)")
+    return arr[: n - n_valid], arr[n - n_valid :]
+
+
+def load_text(spec: str, path: str) -> str:
+    """Read a UTF-8 text file; an empty or unreadable file is a user error."""
+    file = Path(path)
+    if not file.is_file():
+        raise AugdiffError(f"--data {spec}: file not found (give a path to a UTF-8 text file)")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise AugdiffError(f"--data {spec}: not UTF-8 text (convert the file to UTF-8)") from None
+    if not text:
+        raise AugdiffError(f"--data {spec}: the corpus is empty (give a file with text in it)")
+    return text
+
+
+def chunk_text(spec: str, text: str, seq_len: int, chars: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Character ids of ``text`` cut into rows of ``seq_len``; the train/valid split is the row order.
+
+    The last ``VALID_FRACTION`` of the characters become the validation rows, so no row straddles the split.
+    """
+    chars = "".join(sorted(set(text))) if chars is None else chars
+    try:
+        ids = encode_chars(chars, text).numpy()
+    except AugdiffError as exc:
+        raise AugdiffError(f"--data {spec}: {exc}") from None
+    cut = len(ids) - int(len(ids) * VALID_FRACTION)
+    n_train, n_valid = cut // seq_len, (len(ids) - cut) // seq_len
+    if n_train < 1 or n_valid < 1:
+        need = int(np.ceil(seq_len / VALID_FRACTION)) + seq_len
+        raise AugdiffError(
+            f"--data {spec}: the corpus has {len(ids)} characters, too short for seq_len={seq_len} "
+            f"(need about {need}; use a longer file or a smaller seq_len)"
+        )
+    train = ids[: n_train * seq_len].reshape(n_train, seq_len)
+    valid = ids[cut : cut + n_valid * seq_len].reshape(n_valid, seq_len)
+    return train, valid, chars

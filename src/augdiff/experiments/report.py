@@ -1,0 +1,110 @@
+"""Reports of experiments: Markdown tables and PNG plots (matplotlib, headless)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from augdiff.train.checkpoint import write_text_atomic  # noqa: E402
+
+__all__ = ["plot_swd", "plot_train_curves", "write_report"]
+
+
+def plot_swd(results: dict[str, Any], path: Path) -> None:
+    """SWD against sampling steps (log₂ axis) per method, with the noise floor and factorized references."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, res in results["methods"].items():
+        steps = sorted(int(k) for k in res["swd"])
+        ax.plot(steps, [res["swd"][str(s)] for s in steps], marker="o", label=name)
+    ax.axhline(results["swd_noise_floor"], color="gray", linestyle="--", label="noise floor (data vs data)")
+    if "swd_factorized" in results:
+        ax.axhline(results["swd_factorized"], color="tab:red", linestyle=":", label="factorized (true marginals)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("sampling steps T")
+    ax.set_ylabel("sliced Wasserstein distance")
+    ax.set_title(f"Binary sawtooth, {results['preset']} preset")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_train_curves(logs: dict[str, Path], path: Path, references: dict[str, float] | None = None) -> None:
+    """Training NLL (ELBO per token, mean over each logging window) against steps, with reference lines."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, log in logs.items():
+        rows = [json.loads(line) for line in Path(log).read_text().splitlines() if line.strip()]
+        ax.plot([r["step"] for r in rows], [r["nll"] for r in rows], label=name)
+    for (label, value), style in zip((references or {}).items(), ("--", ":", "-."), strict=False):
+        ax.axhline(value, color="gray", linestyle=style, label=label)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training NLL per token (nats, ELBO)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_report(results: dict[str, Any], path: Path) -> None:
+    """The Markdown report of a sawtooth run: settings, Table-1-style NLL, Figure-2-style SWD table."""
+    methods = results["methods"]
+    settings = results["settings"]
+    nll_rows = [
+        ["oracle (knows s)", f"{results['oracle_nll']:.4f}", "exact", "", ""],
+        [
+            "data entropy (floor without s)",
+            f"{results['data_entropy_per_token']:.4f}",
+            f"± {results['data_entropy_stderr']:.4f}",
+            "",
+            "",
+        ],
+    ]
+    for name, res in methods.items():
+        nll_rows.append(
+            [
+                name,
+                f"{res['recon_nll']:.4f}",
+                f"± {res['recon_nll_stderr']:.4f}",
+                str(res["train_steps"]),
+                f"{res['train_seconds']:.0f}",
+            ]
+        )
+    steps = sorted({int(k) for res in methods.values() for k in res["swd"]})
+    swd_rows = [
+        [name] + [f"{res['swd'].get(str(s), float('nan')):.3f}" for s in steps] for name, res in methods.items()
+    ]
+    swd_rows.append(["noise floor"] + [f"{results['swd_noise_floor']:.3f}"] * len(steps))
+    swd_rows.append(["factorized"] + [f"{results['swd_factorized']:.3f}"] * len(steps))
+    text = "\n\n".join(
+        [
+            f"# Binary sawtooth — {results['preset']} preset",
+            "LADD §5.1: d=128 binary tokens, one uniform shift s per sequence, a=0.01, two periods. "
+            "Reconstruction NLL is the token-channel ELBO per token on the fixed validation set (nats); "
+            "SWD uses 1000 random directions and "
+            f"{settings['swd_samples']} samples against as many validation sequences.",
+            "## Settings\n\n" + _table(["key", "value"], [[k, str(v)] for k, v in settings.items()]),
+            "## Token reconstruction NLL (Table 1)\n\n"
+            + _table(["method", "recon NLL", "std. error", "train steps", "train seconds"], nll_rows),
+            "The oracle knows each sequence's shift s. A model without a latent channel can at best reach the "
+            "data's entropy per token, −E log p(x)/d with p(x) integrated over s exactly (quadrature).",
+            "## SWD against sampling steps (Figure 2)\n\n" + _table(["method"] + [str(s) for s in steps], swd_rows),
+            "The noise floor compares validation data with fresh data; the factorized row samples every token "
+            "independently from its true marginal, which is what any masked sampler produces in one step.",
+            "![SWD vs steps](swd_vs_steps.png)\n\n![training NLL](train_loss.png)",
+        ]
+    )
+    write_text_atomic(path, text + "\n")

@@ -1,0 +1,102 @@
+"""A method is a composition: token process (mask schedule) + latent channel + network.
+
+:class:`DiffusionModel` is that composition. It trains through :meth:`DiffusionModel.loss` and is the
+denoiser the samplers call (:class:`augdiff.sampling.Denoiser`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from augdiff.channels import LatentChannel, NoChannel, ReverseStep
+from augdiff.losses import LossOutput, masked_diffusion_nll
+from augdiff.processes import forward_mask, subs_log_probs
+from augdiff.schedules import MaskSchedule
+
+__all__ = ["DiffusionModel"]
+
+
+class DiffusionModel(nn.Module):
+    """Masked diffusion over ``vocab_size`` data tokens (mask id = ``vocab_size``) with a latent channel.
+
+    Args:
+        network: maps ``(x_t, t, input_embeds=None)`` to logits over ``vocab_size + 1`` states.
+        schedule: the token mask schedule α(t).
+        vocab_size: number of data tokens V; the mask is id V.
+        channel: the latent channel (``NoChannel`` = MDLM).
+        loss_weighting: ``"elbo"`` (−α′/(1−α)) or ``"constant"`` (1) for the training loss.
+
+    Example:
+        >>> model = DiffusionModel(DiT(DiTConfig(vocab_size=3, hidden_size=32, n_layers=2, n_heads=2)),
+        ...                        LinearSchedule(), vocab_size=2)
+        >>> out = model.loss(torch.randint(0, 2, (8, 16)), torch.rand(8))
+        >>> out.loss.backward()
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        schedule: MaskSchedule,
+        vocab_size: int,
+        channel: LatentChannel | None = None,
+        loss_weighting: str = "elbo",
+    ) -> None:
+        super().__init__()
+        assert loss_weighting in ("elbo", "constant"), f"loss_weighting={loss_weighting!r}"
+        self.network = network
+        self.schedule = schedule
+        self.vocab_size = vocab_size
+        self.channel = channel if channel is not None else NoChannel()
+        self.loss_weighting = loss_weighting
+
+    @property
+    def mask_id(self) -> int:
+        return self.vocab_size
+
+    @property
+    def cacheable(self) -> bool:
+        """True when p(x_0 | x_t) depends on x_t alone, so a sampler may reuse it while x_t is unchanged."""
+        return self.channel.stateless and not getattr(self.network, "time_conditioned", True)
+
+    def x0_logits(self, x_t: Tensor, t: Tensor, input_embeds: Tensor | None = None) -> Tensor:
+        """SUBS log-probabilities of the clean tokens ``[B, L, V]``."""
+        logits = self.network(x_t, t, input_embeds=input_embeds)
+        return subs_log_probs(logits, x_t, self.mask_id)
+
+    def loss(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> LossOutput:
+        """Monte-Carlo loss on clean tokens ``x0`` ``[B, L]`` at times ``t`` ``[B]``.
+
+        ``loss`` uses the configured weighting; ``nll`` is always the ELBO estimate per token. Token ids are
+        checked where data enters (augdiff.data), not here, to keep the step free of host syncs.
+        """
+        sched = self.schedule(t)
+        x_t = forward_mask(x0, sched.alpha_t, self.mask_id, generator)
+        extra = self.channel.train_input(self.network, x0, x_t, t, generator)
+        log_p = self.x0_logits(x_t, t, extra.input_embeds)
+        elbo_terms = masked_diffusion_nll(log_p, x0, x_t, sched.elbo_weight, self.mask_id)
+        if self.loss_weighting == "elbo":
+            train_terms = elbo_terms
+        else:
+            train_terms = masked_diffusion_nll(log_p, x0, x_t, torch.ones_like(t), self.mask_id)
+        n_tokens = x0.numel()
+        loss = train_terms.sum() / n_tokens
+        metrics = {"masked_fraction": (x_t == self.mask_id).float().mean().detach()}
+        if extra.loss is not None:
+            loss = loss + extra.loss
+            metrics["channel_loss"] = extra.loss.detach()
+        per_seq = (elbo_terms / x0.shape[1]).detach()
+        return LossOutput(loss=loss, nll=per_seq.mean(), nll_per_sequence=per_seq, metrics=metrics)
+
+    # -- the Denoiser protocol used by augdiff.sampling ---------------------------------------------------
+    def init_state(self, x_T: Tensor, generator: torch.Generator | None = None) -> Any:
+        return self.channel.init_state(x_T, generator)
+
+    def x0_log_probs(self, x_t: Tensor, t: Tensor, state: Any = None) -> Tensor:
+        extra = self.channel.sample_input(self.network, x_t, state)
+        return self.x0_logits(x_t, t, extra.input_embeds)
+
+    def update_state(self, state: Any, step: ReverseStep, generator: torch.Generator | None = None) -> Any:
+        return self.channel.update_state(state, step, generator)

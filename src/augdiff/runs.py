@@ -1,0 +1,54 @@
+"""Loading a trained run for sampling and evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from augdiff.config import TrainConfig, config_from_dict
+from augdiff.errors import AugdiffError
+from augdiff.methods import build_model
+from augdiff.model import DiffusionModel
+from augdiff.train.checkpoint import load_checkpoint
+
+__all__ = ["LoadedRun", "load_run"]
+
+
+@dataclass
+class LoadedRun:
+    """A model restored from a checkpoint, with the config and data description it was trained with."""
+
+    model: DiffusionModel
+    config: TrainConfig
+    data: dict[str, Any]
+    step: int
+    path: Path
+
+
+def load_run(path: str | Path, *, weights: str = "ema", device: torch.device | str = "cpu") -> LoadedRun:
+    """Restore the model of a run directory (its latest checkpoint) or of one checkpoint directory.
+
+    Args:
+        weights: ``"ema"`` (the moving average, used for evaluation by default) or ``"raw"``.
+    """
+    if weights not in ("ema", "raw"):
+        raise AugdiffError(f"weights={weights!r} is not known (use ema or raw)")
+    ckpt = load_checkpoint(path)
+    try:
+        cfg = config_from_dict(ckpt.meta["config"])
+        data = dict(ckpt.meta["data"])
+        model = build_model(cfg, int(data["vocab_size"]))
+    except (KeyError, TypeError) as exc:
+        raise AugdiffError(f"{ckpt.path}: checkpoint metadata lacks {exc} (a damaged or foreign checkpoint)") from None
+    state = ckpt.ema if weights == "ema" else ckpt.model
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise AugdiffError(
+            f"{ckpt.path}: weights do not fit the configured model (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}); the checkpoint is foreign or damaged"
+        )
+    model.to(device).eval()
+    return LoadedRun(model=model, config=cfg, data=data, step=ckpt.step, path=ckpt.path)

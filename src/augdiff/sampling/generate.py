@@ -1,0 +1,59 @@
+"""Drawing many samples from a model in batches: the routine behind ``augdiff sample``, ``eval`` and ``run``."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from augdiff.sampling.ancestral import AncestralSampler, Denoiser
+from augdiff.schedules import MaskSchedule
+
+__all__ = ["generate"]
+
+
+def generate(
+    model: Denoiser,
+    schedule: MaskSchedule,
+    num: int,
+    seq_len: int,
+    steps: int,
+    *,
+    batch_size: int = 256,
+    cache: bool | None = None,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    final_denoise: str = "sample",
+    prefix: Tensor | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> Tensor:
+    """``num`` samples ``[num, seq_len]`` drawn in batches with :class:`AncestralSampler`.
+
+    Args:
+        cache: reuse p(x_0|x_t) while tokens are unchanged; ``None`` turns it on whenever it is exact.
+        prefix: token ids ``[P]`` fixed at the start of every sample (prefix conditioning).
+        seed: seeds one generator for the whole draw (same seed, same samples).
+    """
+    cache = model.cacheable if cache is None else cache
+    sampler = AncestralSampler(
+        model, schedule, temperature=temperature, top_p=top_p, cache=cache, final_denoise=final_denoise
+    )
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    x_init = fixed = None
+    if prefix is not None:
+        assert prefix.numel() <= seq_len, f"prefix of {prefix.numel()} tokens is longer than seq_len={seq_len}"
+        x_init = torch.zeros(1, seq_len, dtype=torch.long)
+        x_init[0, : prefix.numel()] = prefix
+        fixed = torch.zeros(1, seq_len, dtype=torch.bool)
+        fixed[0, : prefix.numel()] = True
+    chunks = []
+    with tqdm(total=num, desc=f"sampling ({steps} steps)", unit="seq", disable=not progress) as bar:
+        for start in range(0, num, batch_size):
+            n = min(batch_size, num - start)
+            out = sampler.sample(n, seq_len, steps, x_init=x_init, fixed=fixed, generator=gen, device=device)
+            chunks.append(out.x.cpu())
+            bar.update(n)
+    return torch.cat(chunks)

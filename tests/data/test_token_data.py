@@ -1,0 +1,53 @@
+"""Token arrays and character text: splits, epochs without duplicates, and clear errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from augdiff.data import make_dataset
+from augdiff.errors import AugdiffError
+
+
+def test_token_array_split_and_epochs(tmp_path):
+    arr = np.arange(40 * 6).reshape(40, 6) % 11
+    path = tmp_path / "toks.npy"
+    np.save(path, arr)
+    data = make_dataset(f"tokens:{path}")
+    assert data.vocab_size == 11 and data.seq_len == 6
+    assert data.train.shape[0] == 38 and data.valid.shape[0] == 2
+    rows = torch.cat([data.train_batch(0, step, 19) for step in range(2)])  # one epoch of 38 rows
+    assert len({tuple(r.tolist()) for r in rows}) == len({tuple(r.tolist()) for r in data.train})
+
+
+def test_ids_outside_the_vocabulary_are_refused(tmp_path):
+    path = tmp_path / "toks.npy"
+    np.save(path, np.array([[0, 1, 7], [2, 3, 4]]))
+    with pytest.raises(AugdiffError, match=r"span \[0, 7\].*\[0, 5\)"):
+        make_dataset(f"tokens:{path}", vocab_size=5)
+    np.save(path, np.array([[0, -1, 2], [1, 2, 3]]))
+    with pytest.raises(AugdiffError, match="non-negative"):
+        make_dataset(f"tokens:{path}")
+
+
+def test_text_is_character_level_and_round_trips(tmp_path):
+    path = tmp_path / "corpus.txt"
+    text = "the cat sat on the mat. " * 40
+    path.write_text(text)
+    data = make_dataset(f"text:{path}", seq_len=16)
+    assert data.chars == "".join(sorted(set(text)))
+    assert data.decode(data.train[0]) == text[:16]
+
+
+@pytest.mark.parametrize("content,match", [("", "empty"), ("short text", "too short")])
+def test_empty_or_short_corpus_is_refused(tmp_path, content, match):
+    path = tmp_path / "corpus.txt"
+    path.write_text(content)
+    with pytest.raises(AugdiffError, match=match):
+        make_dataset(f"text:{path}", seq_len=64)
+
+
+def test_unknown_spec_and_missing_file(tmp_path):
+    with pytest.raises(AugdiffError, match="not a known data source"):
+        make_dataset("imagenet")
+    with pytest.raises(AugdiffError, match="file not found"):
+        make_dataset(f"text:{tmp_path / 'nope.txt'}")

@@ -1,0 +1,74 @@
+"""The DiT denoiser: shapes, adaLN-zero start, bidirectional attention, optional time conditioning."""
+
+import pytest
+import torch
+
+from augdiff.nn import DiT, DiTConfig, model_shape
+
+
+def tiny(**kw) -> DiT:
+    return DiT(DiTConfig(vocab_size=5, hidden_size=32, n_layers=2, n_heads=2, **kw))
+
+
+def randomize(net: DiT) -> DiT:
+    """Give the zero-initialized (adaLN-zero) layers weights so that every path matters."""
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.3)
+    return net
+
+
+def test_fresh_network_predicts_uniform_logits():
+    """adaLN-zero and a zero output layer: a new model is an all-zero map, i.e. uniform p(x0)."""
+    out = tiny()(torch.randint(0, 5, (3, 7)), torch.rand(3))
+    assert out.shape == (3, 7, 5)
+    assert torch.equal(out, torch.zeros_like(out))
+
+
+def test_attention_is_bidirectional():
+    net = randomize(tiny()).eval()
+    x = torch.randint(0, 5, (1, 8))
+    y = x.clone()
+    y[0, -1] = (x[0, -1] + 1) % 5
+    a, b = net(x, torch.zeros(1)), net(y, torch.zeros(1))
+    assert not torch.allclose(a[0, 0], b[0, 0]), "the first position must see the last"
+
+
+def test_rotary_positions_break_permutation_symmetry():
+    net = randomize(tiny()).eval()
+    x = torch.tensor([[1, 2, 3, 4]])
+    out = net(x, torch.zeros(1))
+    out_rev = net(x.flip(1), torch.zeros(1)).flip(1)
+    assert not torch.allclose(out, out_rev)
+
+
+@pytest.mark.parametrize("conditioned", [False, True])
+def test_time_conditioning_switch(conditioned):
+    net = randomize(tiny(time_conditioning=conditioned)).eval()
+    x = torch.randint(0, 5, (2, 6))
+    same = torch.allclose(net(x, torch.tensor([0.1, 0.2])), net(x, torch.tensor([0.9, 0.7])))
+    assert same is (not conditioned)
+    assert net.time_conditioned is conditioned
+
+
+def test_input_embeds_replace_the_token_embedding():
+    net = randomize(tiny()).eval()
+    x = torch.randint(0, 5, (2, 6))
+    torch.testing.assert_close(net(x, torch.zeros(2)), net(None, torch.zeros(2), input_embeds=net.embed_tokens(x)))
+
+
+def test_dropout_is_active_only_in_training():
+    net = randomize(tiny(dropout=0.5))
+    x = torch.randint(0, 5, (2, 6))
+    net.train()
+    assert not torch.allclose(net(x, torch.zeros(2)), net(x, torch.zeros(2)))
+    net.eval()
+    torch.testing.assert_close(net(x, torch.zeros(2)), net(x, torch.zeros(2)))
+
+
+def test_small_preset_is_the_papers_169m_model():
+    cfg = DiTConfig(vocab_size=50258, **model_shape("small"))
+    with torch.device("meta"):
+        net = DiT(cfg)
+    n = sum(p.numel() for p in net.parameters())
+    assert 165e6 < n < 172e6, n
