@@ -64,3 +64,35 @@ def test_masked_nll_counts_only_masked_positions():
     x_t = torch.tensor([[2, 1, 2]])
     got = masked_diffusion_nll(log_p, x0, x_t, torch.tensor([3.0]), mask_id=2)
     torch.testing.assert_close(got, torch.tensor([3.0 * (-math.log(0.5) - math.log(0.8))]))
+
+
+def test_estimate_nll_matches_the_exact_nll_with_an_honest_standard_error():
+    from augdiff.metrics import estimate_nll
+
+    model, probs = product_model(LinearSchedule())
+    g = torch.Generator().manual_seed(7)
+    x = torch.stack([torch.multinomial(probs[i], 400, replacement=True, generator=g) for i in range(LENGTH)], dim=1)
+    exact = -sum(torch.log(probs[i, x[:, i]]) for i in range(LENGTH)).mean().item() / LENGTH
+    est = estimate_nll(model, x.split(100), time_samples=16, time_eps=1e-5)
+    assert est.n_sequences == 400 and est.time_samples == 16
+    assert abs(est.nll - exact) < 4 * est.stderr, (est.nll, exact, est.stderr)
+    assert est.bpt == pytest.approx(est.nll / math.log(2))
+
+
+def test_estimate_nll_stratifies_each_sequences_times():
+    """Sequence i of a batch gets K times spaced exactly 1/K apart (one stratum each)."""
+    from augdiff.metrics import estimate_nll
+
+    model, _ = product_model(LinearSchedule())
+    seen = []
+    original = model.loss
+
+    def recording_loss(x0, t, generator=None):
+        seen.append(t.clone())
+        return original(x0, t, generator)
+
+    model.loss = recording_loss
+    estimate_nll(model, [torch.zeros(5, LENGTH, dtype=torch.long)], time_samples=4, time_eps=0.0)
+    times = torch.stack(seen, dim=1)  # [B, K]
+    gaps = torch.remainder(times.diff(dim=1), 1.0)
+    torch.testing.assert_close(gaps, torch.full_like(gaps, 0.25), atol=1e-6, rtol=0)

@@ -12,6 +12,7 @@ import torch
 
 from augdiff.config import build_config
 from augdiff.data import ArrayDataset
+from augdiff.errors import AugdiffError
 from augdiff.methods import build_model
 from augdiff.sampling import AncestralSampler
 from augdiff.train import Trainer, resolve_device
@@ -31,6 +32,15 @@ def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
 
 
 def _config(method: str, model_size: str, seq_len: int, batch_size: int, device: str, overrides: list[str]):
+    fixed = {k.partition("=")[0].strip() for k in overrides} & {
+        "method",
+        "model_size",
+        "seq_len",
+        "batch_size",
+        "device",
+    }
+    if fixed:
+        raise AugdiffError(f"bench: set {', '.join(sorted(fixed))} with its flag, not as key=value")
     return build_config(
         {
             "method": method,

@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,7 +104,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
 
     def __post_init__(self) -> None:
-        _check_choices(self)
+        _validate(self)
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -112,28 +114,58 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "diffusion.schedule": ("linear", "loglinear", "polynomial", "geometric", "cosine"),
     "diffusion.loss_weighting": ("elbo", "constant"),
 }
-_POSITIVE = ("steps", "batch_size", "grad_accum", "log_every", "ckpt_every", "keep_checkpoints")
+MAX_VOCAB = 10_000_000
+
+_POSITIVE_INT = "a positive integer"
+# key → (test, what the value must be). NaN fails every test, so it is refused too.
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "steps": (lambda v: v >= 1, _POSITIVE_INT),
+    "batch_size": (lambda v: v >= 1, _POSITIVE_INT),
+    "grad_accum": (lambda v: v >= 1, _POSITIVE_INT),
+    "log_every": (lambda v: v >= 1, _POSITIVE_INT),
+    "ckpt_every": (lambda v: v >= 1, _POSITIVE_INT),
+    "keep_checkpoints": (lambda v: v >= 1, _POSITIVE_INT),
+    "seq_len": (lambda v: v is None or v >= 1, "a positive integer (or null for the data's own length)"),
+    "vocab_size": (lambda v: v is None or 1 <= v <= MAX_VOCAB, f"between 1 and {MAX_VOCAB:,} (or null)"),
+    "model.hidden_size": (lambda v: v is None or v >= 1, "a positive integer (or null for the preset's)"),
+    "model.n_layers": (lambda v: v is None or v >= 1, "a positive integer (or null for the preset's)"),
+    "model.n_heads": (lambda v: v is None or v >= 1, "a positive integer (or null for the preset's)"),
+    "model.mlp_ratio": (lambda v: v >= 1, _POSITIVE_INT),
+    "model.dropout": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "diffusion.schedule_eps": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "diffusion.schedule_power": (lambda v: 0.0 < v < math.inf, "positive"),
+    "diffusion.geometric_sigma_min": (lambda v: 0.0 < v < math.inf, "positive"),
+    "diffusion.time_eps": (lambda v: 0.0 < v < 1.0, "in (0, 1): at t=0 the ELBO weight is infinite"),
+    "optim.lr": (lambda v: 0.0 < v < math.inf, "positive"),
+    "optim.weight_decay": (lambda v: 0.0 <= v < math.inf, "≥ 0"),
+    "optim.beta1": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "optim.beta2": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "optim.warmup_steps": (lambda v: v >= 0, "≥ 0"),
+    "optim.grad_clip": (lambda v: 0.0 <= v < math.inf, "≥ 0 (0 turns clipping off)"),
+    "optim.ema_decay": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+}
 
 
-def _check_choices(cfg: TrainConfig) -> None:
+def _validate(cfg: TrainConfig) -> None:
     for key, allowed in _CHOICES.items():
         value = _get(cfg, key)
         if value not in allowed:
             raise AugdiffError(f"{key}={value!r} is not known (choose one of: {', '.join(allowed)})")
-    for key in _POSITIVE:
-        if getattr(cfg, key) < 1:
-            raise AugdiffError(f"{key}={getattr(cfg, key)} must be a positive integer")
+    for key, (test, what) in _RULES.items():
+        value = _get(cfg, key)
+        if not test(value):
+            raise AugdiffError(f"{key}={value} must be {what}")
     if cfg.batch_size % cfg.grad_accum:
         raise AugdiffError(
             f"batch_size={cfg.batch_size} is not divisible by grad_accum={cfg.grad_accum} "
             "(batch_size is the global batch; pick a multiple of grad_accum)"
         )
-    if not 0.0 <= cfg.optim.ema_decay < 1.0:
-        raise AugdiffError(f"optim.ema_decay={cfg.optim.ema_decay} must lie in [0, 1)")
-    if not 0.0 <= cfg.model.dropout < 1.0:
-        raise AugdiffError(f"model.dropout={cfg.model.dropout} must lie in [0, 1)")
-    if not 0.0 <= cfg.diffusion.time_eps < 1.0:
-        raise AugdiffError(f"diffusion.time_eps={cfg.diffusion.time_eps} must lie in [0, 1)")
+    d = cfg.diffusion
+    if not d.geometric_sigma_max > d.geometric_sigma_min:
+        raise AugdiffError(
+            f"diffusion.geometric_sigma_max={d.geometric_sigma_max} must exceed "
+            f"diffusion.geometric_sigma_min={d.geometric_sigma_min}"
+        )
 
 
 def _get(cfg: Any, dotted: str) -> Any:
@@ -245,9 +277,12 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing or malformed file is a user error."""
     path = Path(path)
     if not path.is_file():
-        raise AugdiffError(f"--config {path}: file not found (give a path to a YAML file of config keys)")
+        what = "is a directory" if path.is_dir() else "file not found"
+        raise AugdiffError(f"--config {path}: {what} (give a path to a YAML file of config keys)")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise AugdiffError(f"--config {path}: not a UTF-8 text file (give a YAML file of config keys)") from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" at line {line + 1}" if line is not None else ""

@@ -66,4 +66,5 @@ def masked_diffusion_nll(log_p_x0: Tensor, x0: Tensor, x_t: Tensor, weight: Tens
     log_p = torch.gather(log_p_x0, -1, x0.unsqueeze(-1)).squeeze(-1)
     masked = x_t == mask_id
     ce = torch.where(masked, -log_p, torch.zeros_like(log_p)).sum(dim=-1)
-    return weight.to(ce.dtype) * ce
+    # A sequence with nothing masked contributes 0 even where the weight is infinite (t → 0).
+    return torch.where(masked.any(dim=-1), weight.to(ce.dtype) * ce, torch.zeros_like(ce))

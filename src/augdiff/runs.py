@@ -44,11 +44,12 @@ def load_run(path: str | Path, *, weights: str = "ema", device: torch.device | s
     except (KeyError, TypeError) as exc:
         raise AugdiffError(f"{ckpt.path}: checkpoint metadata lacks {exc} (a damaged or foreign checkpoint)") from None
     state = ckpt.ema if weights == "ema" else ckpt.model
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
         raise AugdiffError(
-            f"{ckpt.path}: weights do not fit the configured model (missing {missing[:3]}, "
-            f"unexpected {unexpected[:3]}); the checkpoint is foreign or damaged"
-        )
+            f"{ckpt.path}: weights do not fit the configured model ({first[:100]}); a foreign or damaged checkpoint"
+        ) from None
     model.to(device).eval()
     return LoadedRun(model=model, config=cfg, data=data, step=ckpt.step, path=ckpt.path)

@@ -82,7 +82,10 @@ def test_existing_run_needs_resume_and_resume_refuses_new_config(tmp_path, capsy
     assert main(["train", "--out", str(out), *TINY]) == 0
     before = sorted(p.name for p in out.rglob("*"))
     fails_cleanly(["train", "--out", str(out), *TINY], capsys, "already holds a run")
-    fails_cleanly(["train", "--resume", str(out), "optim.lr=1"], capsys, "only --steps may change")
+    fails_cleanly(["train", "--resume", str(out), "optim.lr=1"], capsys, "optim.lr cannot change")
+    fails_cleanly(["train", "--resume", str(out), "--model-size", "xs"], capsys, "drop --model-size")
+    fails_cleanly(["train", "--resume", str(out), "--steps", "2"], capsys, "already at step 2")
+    fails_cleanly(["train", "--resume", str(out / "checkpoints" / "step_00000002")], capsys, "this is one checkpoint")
     assert sorted(p.name for p in out.rglob("*")) == before
     sample = tmp_path / "s.csv"
     fails_cleanly(["sample", str(out), "--out", str(sample)], capsys, "unknown file type", sample)
@@ -92,12 +95,66 @@ def test_existing_run_needs_resume_and_resume_refuses_new_config(tmp_path, capsy
         "needs a character-level text model",
         tmp_path / "s.npy",
     )
-    fails_cleanly(
-        ["eval", str(out), "--data", f"text:{tmp_path / 'x.txt'}"], capsys, "trained on sawtooth, not on text"
-    )
+    fails_cleanly(["eval", str(out), "--data", f"text:{tmp_path / 'x.txt'}"], capsys, "trained on sawtooth data")
 
 
 def test_run_with_unknown_method_or_preset(tmp_path, capsys):
     out = tmp_path / "exp"
     fails_cleanly(["run", "sawtooth", "--out", str(out), "--methods", "mdlm,gpt"], capsys, "unknown gpt", out)
     fails_cleanly(["run", "sawtooth", "--out", str(out), "--preset", "huge"], capsys, "not known", out)
+
+
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["optim.lr=-1"], "optim.lr=-1.0 must be positive"),
+        (["optim.lr=nan"], "optim.lr=nan must be positive"),
+        (["optim.grad_clip=-1"], "optim.grad_clip=-1.0 must be ≥ 0"),
+        (["model.n_heads=0"], "model.n_heads=0 must be a positive integer"),
+        (["seq_len=0"], "seq_len=0 must be a positive integer"),
+        (["diffusion.time_eps=0"], "the ELBO weight is infinite"),
+        (["vocab_size=4"], "vocab_size=4 applies to tokens: data only"),
+        (["--device", "mps"], "not supported"),
+        (["model.hidden_size=30", "model.n_heads=4"], "must split into"),
+    ],
+)
+def test_bad_values_are_refused_before_any_file(tmp_path, capsys, extra, match):
+    out = tmp_path / "run"
+    fails_cleanly(["train", "--out", str(out), *TINY, *extra], capsys, match, out)
+
+
+def test_output_paths_that_cannot_be_used(tmp_path, capsys):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    fails_cleanly(["train", "--out", str(a_file), *TINY], capsys, "exists and is not a directory")
+    fails_cleanly(["run", "sawtooth", "--out", str(a_file), "--preset", "smoke"], capsys, "is not a directory")
+    config = tmp_path / "binary.yaml"
+    config.write_bytes(b"\xff\xfe\x00garbage")
+    fails_cleanly(["train", "--out", str(tmp_path / "r"), "--config", str(config)], capsys, "not a UTF-8 text file")
+
+
+def test_sample_and_eval_argument_checks(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *TINY, "seq_len=16"]) == 0
+    (tmp_path / "adir.npy").mkdir()
+    fails_cleanly(["sample", str(run), "--out", str(tmp_path / "adir.npy")], capsys, "is a directory")
+    assert not list(tmp_path.glob(".adir*")), "temporary file left behind"
+    fails_cleanly(["sample", str(run), "--out", str(tmp_path / "s.npy"), "--temperature", "nan"], capsys, "temperature")
+    fails_cleanly(["sample", str(run), "--out", str(tmp_path / "s.npy"), "--num", "0"], capsys, "--num=0")
+    fails_cleanly(["eval", str(run), "--data", "sawtooth", "--max-sequences", "0"], capsys, "--max-sequences=0")
+    fails_cleanly(["bench", "train", "--steps", "0"], capsys, "--steps=0")
+    fails_cleanly(["bench", "train", "batch_size=7"], capsys, "with its flag")
+
+
+def test_eval_data_of_another_kind_or_vocabulary(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("abcdefgh " * 200)
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--data", f"text:{corpus}", *TINY, "seq_len=16"]) == 0
+    toks = tmp_path / "t.npy"
+    np.save(toks, np.zeros((40, 16), dtype=np.int64))
+    fails_cleanly(["eval", str(run), "--data", f"tokens:{toks}"], capsys, "trained on text data")
+    other = tmp_path / "other.txt"
+    other.write_text("xyz! " * 400)
+    fails_cleanly(["eval", str(run), "--data", f"text:{other}"], capsys, "not in the model's vocabulary")
+    fails_cleanly(["sample", str(run), "--out", str(tmp_path / "s.txt"), "--prefix", "XY"], capsys, "--prefix:")

@@ -125,3 +125,23 @@ def test_resume_extends_a_run(sawtooth_run, capsys):
 def test_console_script_runs_as_module():
     proc = subprocess.run([sys.executable, "-m", "augdiff", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "train" in proc.stdout
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "augdiff", "train", "--out", str(out), "--steps", "100000", *TINY, "log_every=2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.jsonl").is_file() or not (out / "metrics.jsonl").read_text().strip():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "timeout"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "augdiff train --resume" in stdout
+    step = int((out / "checkpoints" / "latest").read_text().strip().split("_")[1])
+    assert step >= 2
+    assert main(["train", "--resume", str(out), "--steps", str(step + 2)]) == 0
+    assert (out / "checkpoints" / "latest").read_text().strip() == f"step_{step + 2:08d}"

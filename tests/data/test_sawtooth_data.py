@@ -65,3 +65,14 @@ def test_batches_are_seeded_and_fresh_each_step():
     assert torch.equal(a, data.train_batch(seed=0, step=5, global_batch=8))
     assert not torch.equal(a, data.train_batch(seed=0, step=6, global_batch=8))
     assert torch.equal(a[2:6], data.train_batch(seed=0, step=5, global_batch=8, rows=slice(2, 6)))
+
+
+def test_validation_set_is_one_fixed_set_whatever_the_size_asked():
+    data = SawtoothDataset(valid_size=64)
+    small, full = data.valid_sample(10), data.valid_sample()
+    assert torch.equal(small.x, full.x[:10]) and full.x.shape == (64, 128)
+    assert torch.equal(SawtoothDataset(valid_size=64).valid_sample().x, full.x)
+
+
+def test_marginals_are_one_half():
+    torch.testing.assert_close(SawtoothDataset(seq_len=16).marginals(), torch.full((16,), 0.5, dtype=torch.float64))

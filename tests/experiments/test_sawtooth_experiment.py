@@ -3,7 +3,7 @@
 import json
 
 from augdiff.cli.main import main
-from augdiff.experiments.sawtooth import SAMPLING_STEPS
+from augdiff.experiments.sawtooth import PRESETS, SAMPLING_STEPS, _train, method_config
 
 
 def test_run_sawtooth_writes_results_report_and_plots(tmp_path):
@@ -18,5 +18,10 @@ def test_run_sawtooth_writes_results_report_and_plots(tmp_path):
     assert "Table 1" in report and "Figure 2" in report
     for png in ("swd_vs_steps.png", "train_loss.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
-    # a second call reuses the finished run instead of training again
-    assert main(["run", "sawtooth", "--preset", "smoke", "--out", str(out), "--device", "cpu"]) == 0
+    # a second call reuses the finished run instead of training again ...
+    latest = out / "mdlm" / "checkpoints" / "latest"
+    before = latest.stat().st_mtime_ns
+    reused = _train(method_config("mdlm", PRESETS["smoke"], device="cpu"), out / "mdlm")
+    assert reused["train_steps"] == 20 and latest.stat().st_mtime_ns == before
+    # ... but never a run trained with other settings
+    assert main(["run", "sawtooth", "--preset", "smoke", "--out", str(out), "--seed", "1"]) == 2

@@ -72,3 +72,18 @@ def test_small_preset_is_the_papers_169m_model():
         net = DiT(cfg)
     n = sum(p.numel() for p in net.parameters())
     assert 165e6 < n < 172e6, n
+
+
+def test_rotary_scores_depend_only_on_relative_position_and_keep_norms():
+    from augdiff.nn.layers import Rotary, apply_rotary
+
+    rot = Rotary(8)
+    cos, sin = rot(16, torch.device("cpu"))
+    q, k = torch.randn(8), torch.randn(8)
+    rq = apply_rotary(q.expand(1, 1, 16, 8), cos, sin)[0, 0]
+    rk = apply_rotary(k.expand(1, 1, 16, 8), cos, sin)[0, 0]
+    torch.testing.assert_close(rq.norm(dim=-1), q.norm().expand(16))
+    scores = rq @ rk.T  # scores[m, n] must depend on n − m only
+    for shift in range(1, 4):
+        torch.testing.assert_close(scores[:-shift, :-shift], scores[shift:, shift:], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(scores[0, 1], scores[0, 5])

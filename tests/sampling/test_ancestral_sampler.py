@@ -129,3 +129,90 @@ def test_cache_is_refused_for_time_conditioned_denoisers():
 
     with pytest.raises(ValueError, match="cache"):
         AncestralSampler(TimeDependent(correlated_distribution(), VOCAB, LENGTH), LinearSchedule(), cache=True)
+
+
+def test_cached_and_plain_sampling_draw_identical_samples():
+    """The cache only skips work: with the same seed the two paths give the same tokens, bit for bit."""
+    probs = correlated_distribution()
+    for schedule in (LinearSchedule(), CosineSchedule()):
+        plain, _ = draw(probs, steps=24, cache=False, schedule=schedule, seed=4)
+        cached, _ = draw(probs, steps=24, cache=True, schedule=schedule, seed=4)
+        assert torch.equal(plain.x, cached.x)
+        assert cached.rows_evaluated < plain.rows_evaluated
+
+
+@pytest.mark.parametrize("schedule", [LinearSchedule(), CosineSchedule()], ids=["linear", "cosine"])
+def test_masked_fraction_follows_the_schedule_on_the_grid(schedule):
+    """After step k of T, a token is still masked with probability 1 − α(t_k) (ρ_flip, schedule and grid)."""
+    probs = correlated_distribution()
+    steps, n = 10, 20_000
+    out = AncestralSampler(EnumeratedDenoiser(probs, VOCAB, LENGTH), schedule).sample(
+        n, LENGTH, steps, return_intermediates=True, generator=torch.Generator().manual_seed(2)
+    )
+    grid = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
+    for k, x in enumerate(out.intermediates):
+        expected = 1 - schedule.alpha(grid[k]).item()
+        assert abs((x == VOCAB).double().mean().item() - expected) < 0.01, (k, expected)
+
+
+def exact_two_step_law(probs: torch.Tensor, schedule) -> torch.Tensor:
+    """Law of the T=2 sampler by enumeration: which positions unmask at step 1 (prob ρ each), their tokens from
+    the product of marginals given all-mask, then the rest from the product of conditionals given those."""
+    states = all_sequences(VOCAB, LENGTH)
+    denoiser = EnumeratedDenoiser(probs, VOCAB, LENGTH)
+    a_half = schedule.alpha(torch.tensor(0.5, dtype=torch.float64)).item()
+    rho = a_half  # from t=1 (α=0) to t=0.5
+    marg = denoiser.x0_log_probs(torch.full((1, LENGTH), VOCAB), torch.ones(1)).exp()[0]
+    law = torch.zeros(len(states), dtype=torch.float64)
+    for subset in all_sequences(2, LENGTH):  # which positions unmask at step 1
+        p_subset = torch.prod(torch.where(subset.bool(), rho, 1 - rho))
+        partial = torch.where(subset.bool(), states, VOCAB)  # [S, L] tokens revealed at step 1
+        first = torch.prod(torch.where(subset.bool(), marg[torch.arange(LENGTH), states], 1.0), dim=1)
+        cond = denoiser.x0_log_probs(partial, torch.ones(len(states))).exp()  # [S, L, V]
+        cond_token = cond.gather(-1, states.unsqueeze(-1)).squeeze(-1)  # p(x_i = state_i | revealed), [S, L]
+        second = torch.prod(torch.where(subset.bool(), 1.0, cond_token), dim=1)
+        law += p_subset * first * second
+    return law
+
+
+@pytest.mark.parametrize("schedule", [LinearSchedule(), CosineSchedule()], ids=["linear", "cosine"])
+def test_two_step_sampler_matches_its_exact_law(schedule):
+    """A sharper target than the data: the exact distribution of the 2-step sampler, enumerated."""
+    probs = correlated_distribution()
+    law = exact_two_step_law(probs, schedule)
+    assert law.sum().item() == pytest.approx(1.0)
+    out, _ = draw(probs, steps=2, cache=False, schedule=schedule, seed=5)
+    assert chisquare(empirical(out.x).numpy(), (law / law.sum() * N).numpy()).pvalue > 1e-3
+    assert chisquare(empirical(out.x).numpy(), (probs * N).numpy()).pvalue < 1e-6  # and it is not the data law
+
+
+class TimeDenoiser(EnumeratedDenoiser):
+    """p(x0 = 1) = t at every masked position (vocabulary {0, 1}): pins which time the sampler passes."""
+
+    cacheable = False
+
+    def x0_log_probs(self, x_t, t, state=None):
+        p1 = t.double()[:, None].expand(x_t.shape)
+        return torch.stack([1 - p1, p1], dim=-1).clamp_min(1e-300).log()
+
+
+def test_the_denoiser_sees_the_current_time_not_the_next():
+    """T=2 on the linear grid 1 → ½ → 0: half the tokens unmask at t=1 (all ones), the rest at t=½ (half ones):
+    P(1) = ½·1 + ½·½ = ¾. Passing the next time s instead would give ½·½ + ½·0 = ¼."""
+    denoiser = TimeDenoiser(torch.ones(4), 2, 2)
+    out = AncestralSampler(denoiser, LinearSchedule()).sample(20_000, 2, 2, generator=torch.Generator().manual_seed(3))
+    assert out.x.double().mean().item() == pytest.approx(0.75, abs=0.01)
+
+
+def test_argmax_final_denoise_fills_leftover_masks_with_the_mode():
+    probs = correlated_distribution()
+    denoiser = EnumeratedDenoiser(probs, VOCAB, LENGTH)
+    sampler = AncestralSampler(denoiser, LinearSchedule(), final_denoise="argmax")
+    out = sampler.sample(
+        3000, LENGTH, 2, t_min=0.7, return_intermediates=True, generator=torch.Generator().manual_seed(6)
+    )
+    before, after = out.intermediates[-2], out.intermediates[-1]
+    assert len(out.intermediates) == 4  # start, 2 steps, final denoise
+    mode = denoiser.x0_log_probs(before, torch.zeros(len(before))).argmax(-1)
+    left = before == VOCAB
+    assert left.any() and torch.equal(after[left], mode[left])

@@ -17,7 +17,7 @@ def save(tmp_path, step, keep=2):
         model={"w": torch.ones(2) * step},
         ema={"w": torch.zeros(2)},
         trainer_state={"step": step, "rng": torch.get_rng_state()},
-        meta={"config": {}},
+        meta={"config": {}, "data": {}},
         keep=keep,
     )
 
@@ -61,7 +61,7 @@ def test_trainer_state_with_code_cannot_be_loaded(tmp_path):
             return (print, ("pwned",))
 
     torch.save({"x": Evil()}, ckpt / "trainer_state.pt")
-    with pytest.raises(Exception, match="(?i)weights.only|unsupported|global"):
+    with pytest.raises(AugdiffError, match="refused to load"):
         load_checkpoint(tmp_path, with_trainer_state=True)
 
 
@@ -76,3 +76,35 @@ def test_ema_warms_up_then_tracks_with_its_decay():
     ema.update(model)  # decay 0.1 → 0.9
     ema.update(model)  # decay 2/11 → 0.9·2/11 + 9/11
     assert ema.shadow["weight"].item() == pytest.approx(0.9 * 2 / 11 + 9 / 11)
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(tmp_path):
+    from augdiff.cli.main import main
+    from augdiff.runs import load_run
+
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--out",
+                str(run),
+                "--model-size",
+                "xxs",
+                "--steps",
+                "1",
+                "--batch-size",
+                "2",
+                "seq_len=8",
+                "progress=false",
+                "tensorboard=false",
+            ]
+        )
+        == 0
+    )
+    ckpt = run / "checkpoints" / "step_00000001"
+    meta = json.loads((ckpt / "meta.json").read_text())
+    meta["config"]["model_size"] = "xs"
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(AugdiffError, match="do not fit the configured model"):
+        load_run(run)

@@ -60,3 +60,42 @@ def test_training_lowers_the_loss_on_sawtooth(tmp_path):
 
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["nll"] < 0.66 < rows[0]["nll"] + 0.05  # from ~log 2 = 0.693 towards the data's 0.53
+
+
+def test_a_stop_request_finishes_the_step_saves_and_resumes(tmp_path):
+    trainer = Trainer(config(20), tmp_path / "run")
+    original = trainer.train_step
+
+    def step_then_stop():
+        out = original()
+        if trainer.step == 7:
+            trainer.request_stop()  # what the first Ctrl-C does
+        return out
+
+    trainer.train_step = step_then_stop
+    result = trainer.fit()
+    assert result.interrupted and result.steps == 7
+    assert load_checkpoint(tmp_path / "run").step == 7
+    resumed = Trainer.resume(tmp_path / "run").fit()
+    assert resumed.steps == 20 and not resumed.interrupted
+    Trainer(config(20), tmp_path / "straight").fit()
+    a, b = load_checkpoint(tmp_path / "run"), load_checkpoint(tmp_path / "straight")
+    assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
+
+
+def test_resume_finds_relative_data_from_another_directory(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a quick brown fox jumps over the lazy dog. " * 40)
+    monkeypatch.chdir(tmp_path)
+    cfg = config(4)
+    cfg.data, cfg.seq_len = "text:corpus.txt", 16
+    Trainer(cfg, tmp_path / "run").fit()
+    monkeypatch.chdir(tmp_path.parent)
+    assert Trainer.resume(tmp_path / "run", steps=6).fit().steps == 6
+    corpus.write_text("NEW CHARACTERS! " * 100)
+    import pytest
+
+    from augdiff.errors import AugdiffError
+
+    with pytest.raises(AugdiffError, match="not in the model's vocabulary"):
+        Trainer.resume(tmp_path / "run", steps=8)

@@ -1,4 +1,4 @@
-"""``augdiff bench``: training or sampling throughput of a method at a model size (a benchmark, not a test)."""
+"""augdiff bench: training or sampling throughput of a method at a model size (a benchmark, not a test)."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from augdiff.bench import bench_sample, bench_train
 
-    for name in ("seq_len", "batch_size", "vocab_size"):
-        if getattr(args, name) < 1:
+    for name in ("seq_len", "batch_size", "vocab_size", "steps"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise AugdiffError(f"--{name.replace('_', '-')}={getattr(args, name)} must be a positive integer")
     common = dict(
         method=args.method,
@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
         overrides=args.overrides,
     )
     if args.mode == "train":
-        result = bench_train(steps=args.steps or 10, **common)
+        result = bench_train(steps=10 if args.steps is None else args.steps, **common)
     else:
-        result = bench_sample(steps=args.steps or 32, cache=args.cache, **common)
+        result = bench_sample(steps=32 if args.steps is None else args.steps, cache=args.cache, **common)
     if args.json:
         print(json.dumps(result))
     else:

@@ -1,4 +1,4 @@
-"""``augdiff`` command line: train, sample, eval, run, bench.
+"""augdiff command line: train, sample, eval, run, bench.
 
 Every user error is one line on stderr and exit code 2; flags, YAML keys and Python fields share names.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from augdiff.cli import bench, evaluate, run, sample, train
 from augdiff.errors import AugdiffError
@@ -15,7 +16,11 @@ __all__ = ["main", "build_parser", "Parser"]
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit code 2."""
+    """argparse with one-line errors, exit code 2, and defaults shown in --help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

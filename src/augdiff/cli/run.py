@@ -1,4 +1,4 @@
-"""``augdiff run``: the papers' experiments end to end (train, evaluate, report)."""
+"""augdiff run: the papers' experiments end to end (train, evaluate, report)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from augdiff.experiments.sawtooth import run_sawtooth
 
-    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    methods = tuple(m.strip().lower() for m in args.methods.split(",") if m.strip())
     if not methods:
         raise AugdiffError("--methods is empty (give e.g. --methods mdlm)")
     results = run_sawtooth(args.out, preset=args.preset, methods=methods, device=args.device, seed=args.seed)

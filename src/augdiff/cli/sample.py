@@ -1,4 +1,4 @@
-"""``augdiff sample``: draw sequences from a trained run and write them to .npy or .txt."""
+"""augdiff sample: draw sequences from a trained run and write them to .npy or .txt."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from augdiff.data.tokens import decode_chars, encode_chars
 from augdiff.errors import AugdiffError
+from augdiff.files import check_output_file, ensure_dir
 from augdiff.runs import load_run
 from augdiff.sampling import generate
 from augdiff.train import resolve_device
@@ -33,7 +34,18 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="reuse p(x0|xt) while tokens are unchanged (default: on when exact)",
     )
-    p.add_argument("--final-denoise", choices=("sample", "argmax"), default="sample")
+    p.add_argument(
+        "--final-denoise",
+        choices=("sample", "argmax"),
+        default="sample",
+        help="how masks left at the end of the grid are filled",
+    )
+    p.add_argument(
+        "--t-min",
+        type=float,
+        default=0.0,
+        help="last time of the grid; MDLM samples to 1e-3 and then fills the rest by argmax",
+    )
     p.add_argument("--prefix", help="text every sample starts with (character-level text models)")
     p.add_argument("--weights", choices=("ema", "raw"), default="ema")
     p.add_argument("--seed", type=int, default=0)
@@ -42,24 +54,34 @@ def add_parser(sub: Any) -> None:
 
 
 def _check(args: argparse.Namespace) -> Path:
-    out = Path(args.out)
+    out = check_output_file(args.out, "--out")
     if out.suffix not in (".npy", ".txt"):
         raise AugdiffError(f"--out {out}: unknown file type (end it in .npy for token ids or .txt for text)")
     for name in ("num", "steps", "batch_size"):
         if getattr(args, name) < 1:
             raise AugdiffError(f"--{name.replace('_', '-')}={getattr(args, name)} must be a positive integer")
-    if args.temperature <= 0:
+    if not 0 < args.temperature < float("inf"):
         raise AugdiffError(f"--temperature={args.temperature} must be positive")
     if not 0 < args.top_p <= 1:
         raise AugdiffError(f"--top-p={args.top_p} must lie in (0, 1]")
+    if not 0 <= args.t_min < 1:
+        raise AugdiffError(f"--t-min={args.t_min} must lie in [0, 1)")
     return out
 
 
 def _write(out: Path, samples: np.ndarray, chars: str | None) -> None:
     """Write atomically: a temporary file renamed into place, so a failed run leaves no partial output."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out.parent, "--out")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    if out.suffix == ".npy":
+    try:
+        _write_to(tmp, out.suffix, samples, chars)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_to(tmp: Path, suffix: str, samples: np.ndarray, chars: str | None) -> None:
+    if suffix == ".npy":
         with tmp.open("wb") as f:
             np.save(f, samples)
     else:
@@ -70,7 +92,6 @@ def _write(out: Path, samples: np.ndarray, chars: str | None) -> None:
             else "".join(row + "\n" for row in rows)
         )
         tmp.write_text(text.lstrip("\n") + ("\n" if chars is not None else ""))
-    os.replace(tmp, out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,7 +107,10 @@ def run(args: argparse.Namespace) -> int:
             raise AugdiffError(
                 f"--prefix needs a character-level text model (this run was trained on {loaded.data['spec']})"
             )
-        prefix = encode_chars(chars, args.prefix)
+        try:
+            prefix = encode_chars(chars, args.prefix)
+        except AugdiffError as exc:
+            raise AugdiffError(f"--prefix: {exc}") from None
         if prefix.numel() > seq_len:
             raise AugdiffError(f"--prefix has {prefix.numel()} characters but the model's seq_len is {seq_len}")
     samples = generate(
@@ -100,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_p=args.top_p,
         final_denoise=args.final_denoise,
+        t_min=args.t_min,
         prefix=prefix,
         seed=args.seed,
         device=device,

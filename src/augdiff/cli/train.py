@@ -1,4 +1,4 @@
-"""``augdiff train``: train a method on data into a run directory, or resume one."""
+"""augdiff train: train a method on data into a run directory, or resume one."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from augdiff.config import build_config, load_yaml
 from augdiff.errors import AugdiffError
 from augdiff.train import Trainer
+from augdiff.train.trainer import RESUMABLE_KEYS
 
 # Flags that stand for top-level config keys (the same words, with dashes).
 _FLAG_KEYS = ("method", "data", "model_size", "steps", "batch_size", "seed", "device")
@@ -24,20 +25,30 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--out", help="run directory to create")
     p.add_argument("--config", help="YAML file of config keys (flags and key=value override it)")
-    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint")
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the run in DIR from its latest checkpoint (may change: " + ", ".join(RESUMABLE_KEYS) + ")",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="any config key, e.g. optim.lr=1e-3")
     p.set_defaults(func=run)
 
 
+def _resume(args: argparse.Namespace) -> Trainer:
+    fixed = [k for k in (*_FLAG_KEYS, "out", "config") if k not in RESUMABLE_KEYS and getattr(args, k) is not None]
+    if fixed:
+        given = ", ".join(f"--{k.replace('_', '-')}" for k in fixed)
+        raise AugdiffError(f"--resume continues a run with its saved config; drop {given}")
+    changes: dict[str, Any] = {k: getattr(args, k) for k in ("steps", "device") if getattr(args, k) is not None}
+    for item in args.overrides:
+        key, _, value = item.partition("=")
+        changes[key.strip().replace("-", "_")] = value.strip()
+    return Trainer.resume(args.resume, **changes)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.resume:
-        extra = [k for k in (*_FLAG_KEYS, "out", "config") if k != "steps" and getattr(args, k) is not None]
-        if extra or args.overrides:
-            given = ", ".join(f"--{k.replace('_', '-')}" for k in extra) or " ".join(args.overrides)
-            raise AugdiffError(
-                f"--resume continues a run with its saved config; drop {given} (only --steps may change)"
-            )
-        trainer = Trainer.resume(args.resume, steps=args.steps)
+        trainer = _resume(args)
     else:
         if not args.out:
             raise AugdiffError("--out DIR is required (the run directory to create), or --resume DIR")
@@ -45,5 +56,13 @@ def run(args: argparse.Namespace) -> int:
         base.update({k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None})
         trainer = Trainer(build_config(base, args.overrides), args.out)
     result = trainer.fit()
-    print(f"trained {result.steps} steps in {result.seconds:.1f}s; run directory: {result.run_dir}")
+    if result.interrupted:
+        print(
+            f"interrupted at step {result.steps}; checkpoint saved. Continue: augdiff train --resume {result.run_dir}"
+        )
+        return 130
+    if result.steps_run == 0:
+        print(f"{result.run_dir} is already at step {result.steps}: nothing to do (raise --steps to train on)")
+        return 0
+    print(f"trained to step {result.steps} ({result.seconds:.1f}s of training); run directory: {result.run_dir}")
     return 0

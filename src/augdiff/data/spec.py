@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from augdiff.data.base import TokenDataset
@@ -21,31 +22,33 @@ def make_dataset(
     """Build the dataset named by ``spec``.
 
     Args:
-        spec: the ``--data`` string.
+        spec: the ``--data`` string. File paths are made absolute, so a run resumes from any directory.
         seq_len: sequence length (sawtooth d, text chunk length); ``None`` takes the data's own.
         vocab_size: for token arrays, the vocabulary (default: max id + 1).
         like: ``describe()`` of the data a model was trained on; the new data must fit that model
-            (same vocabulary, same characters, same length).
+            (same kind, vocabulary, characters and length).
     """
     kind, _, path = spec.partition(":")
+    if path:
+        spec = f"{kind}:{Path(path).expanduser().resolve()}"
+    if vocab_size is not None and kind != "tokens":
+        raise AugdiffError(f"vocab_size={vocab_size} applies to tokens: data only (drop it for --data {kind})")
     if like is not None:
+        _check_same_kind(spec, kind, like)
         seq_len = like["seq_len"] if seq_len is None else seq_len
         vocab_size = like["vocab_size"]
     if kind == "sawtooth" and not path:
-        data: TokenDataset = SawtoothDataset(seq_len or 128)
+        data: TokenDataset = SawtoothDataset(128 if seq_len is None else seq_len)
     elif kind == "tokens" and path:
-        arr, vocab = load_token_array(spec, path, vocab_size)
+        arr, vocab = load_token_array(spec, path, vocab_size, for_model=like is not None)
         if seq_len is not None and arr.shape[1] != seq_len:
-            raise AugdiffError(
-                f"--data {spec}: rows have length {arr.shape[1]} but seq_len={seq_len} "
-                "(drop seq_len or reshape the array)"
-            )
+            fix = "give rows of the model's length" if like is not None else "drop seq_len or reshape the array"
+            raise AugdiffError(f"--data {spec}: rows have length {arr.shape[1]} but seq_len={seq_len} ({fix})")
         data = ArrayDataset(spec, *split_rows(spec, arr), vocab_size=vocab)
     elif kind == "text" and path:
         chars = like.get("chars") if like is not None else None
-        if like is not None and chars is None:
-            raise AugdiffError(f"--data {spec}: this model was trained on {like['spec']}, not on text")
-        train, valid, chars = chunk_text(spec, load_text(spec, path), seq_len or DEFAULT_TEXT_SEQ_LEN, chars)
+        length = DEFAULT_TEXT_SEQ_LEN if seq_len is None else seq_len
+        train, valid, chars = chunk_text(spec, load_text(spec, path), length, chars)
         data = ArrayDataset(spec, train, valid, vocab_size=len(chars), chars=chars)
     else:
         raise AugdiffError(f"--data {spec!r} is not a known data source (use {_FORMS})")
@@ -55,3 +58,12 @@ def make_dataset(
             f"on {like['vocab_size']} ({like['spec']})"
         )
     return data
+
+
+def _check_same_kind(spec: str, kind: str, like: dict[str, Any]) -> None:
+    trained_kind = str(like["spec"]).partition(":")[0]
+    if kind != trained_kind:
+        raise AugdiffError(
+            f"--data {spec}: this model was trained on {trained_kind} data ({like['spec']}), not on {kind} "
+            f"(give --data {trained_kind}{'' if trained_kind == 'sawtooth' else ':PATH'})"
+        )

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from augdiff.config import MAX_VOCAB
 from augdiff.data.base import TokenDataset, seeded_generator
 from augdiff.errors import AugdiffError
 
@@ -103,25 +104,42 @@ def encode_chars(chars: str, text: str) -> Tensor:
     return torch.tensor([lookup[c] for c in text], dtype=torch.long)
 
 
-def load_token_array(spec: str, path: str, vocab_size: int | None) -> tuple[np.ndarray, int]:
-    """Read and check an int array ``[N, L]``; returns it and the vocabulary size."""
-    file = Path(path)
+def _check_file(spec: str, file: Path, expected: str) -> None:
+    if file.is_dir():
+        raise AugdiffError(f"--data {spec}: is a directory (give {expected})")
     if not file.is_file():
-        raise AugdiffError(f"--data {spec}: file not found (give a .npy file holding an int array [N, L])")
+        raise AugdiffError(f"--data {spec}: file not found (give {expected})")
+
+
+def load_token_array(spec: str, path: str, vocab_size: int | None, for_model: bool = False) -> tuple[np.ndarray, int]:
+    """Read and check an int array ``[N, L]``; returns it and the vocabulary size.
+
+    ``for_model``: the vocabulary is a trained model's, so the fix to suggest is different data.
+    """
+    file = Path(path)
+    _check_file(spec, file, "a .npy file holding an int array [N, L]")
     try:
         arr = np.load(file, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise AugdiffError(f"--data {spec}: not a readable .npy array ({exc}); save it with numpy.save") from None
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise AugdiffError(f"--data {spec}: expected a non-empty 2-D array [N, L], got shape {arr.shape}")
+    except (ValueError, OSError, EOFError):
+        raise AugdiffError(f"--data {spec}: not a .npy array of token ids (save one with numpy.save)") from None
+    if not isinstance(arr, np.ndarray) or arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        shape = getattr(arr, "shape", "a .npz archive")
+        raise AugdiffError(f"--data {spec}: expected a non-empty 2-D array [N, L], got shape {shape}")
     if not np.issubdtype(arr.dtype, np.integer):
         raise AugdiffError(f"--data {spec}: expected integer token ids, got dtype {arr.dtype}")
     low, high = int(arr.min()), int(arr.max())
     vocab = high + 1 if vocab_size is None else vocab_size
     if low < 0 or high >= vocab:
+        fix = (
+            "this data was not tokenized for this model"
+            if for_model
+            else f"ids must be non-negative; raise vocab_size to at least {high + 1} or fix the data"
+        )
+        raise AugdiffError(f"--data {spec}: token ids span [{low}, {high}] but the vocabulary is [0, {vocab}) ({fix})")
+    if vocab > MAX_VOCAB:
         raise AugdiffError(
-            f"--data {spec}: token ids span [{low}, {high}] but the vocabulary is [0, {vocab}) "
-            f"(ids must be non-negative; raise vocab_size to at least {high + 1} or fix the data)"
+            f"--data {spec}: the largest id is {high}, a vocabulary of {vocab:,} tokens (at most {MAX_VOCAB:,}; "
+            "remap the ids to 0..V-1)"
         )
     return arr.astype(np.int64), vocab
 
@@ -138,8 +156,7 @@ def split_rows(spec: str, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def load_text(spec: str, path: str) -> str:
     """Read a UTF-8 text file; an empty or unreadable file is a user error."""
     file = Path(path)
-    if not file.is_file():
-        raise AugdiffError(f"--data {spec}: file not found (give a path to a UTF-8 text file)")
+    _check_file(spec, file, "a path to a UTF-8 text file")
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:

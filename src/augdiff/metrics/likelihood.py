@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -32,6 +32,8 @@ class NLLEstimate:
     stderr: float
     n_sequences: int
     time_samples: int
+    #: the per-sequence estimates ``[n_sequences]`` in data order (for paired comparisons)
+    per_sequence: Tensor | None = field(default=None, repr=False)
 
     @property
     def bpt(self) -> float:
@@ -64,8 +66,10 @@ def estimate_nll(
 ) -> NLLEstimate:
     """ELBO estimate of the per-token NLL on ``batches``, averaging ``time_samples`` times per sequence.
 
-    The times of one sequence are stratified over [0, 1] (one antithetic grid per batch). The standard error
-    is over sequences (each sequence's estimate averages its time samples).
+    For a batch of B sequences, one low-discrepancy grid of K·B times is laid over [ε, 1] and sequence i gets
+    the K points i, i+B, …: its own times are stratified (spaced 1/K) and the batch covers [ε, 1] evenly.
+    The standard error is over per-sequence estimates, treated as independent (the shared grid offset makes
+    them slightly correlated; in simulation the reported error was ~6 % below the empirical spread).
     """
     was_training = model.training
     model.eval()
@@ -74,13 +78,18 @@ def estimate_nll(
     per_sequence: list[Tensor] = []
     for x0 in batches:
         x0 = x0.to(device)
-        rep = x0.repeat_interleave(time_samples, dim=0)
-        t = sample_times(rep.shape[0], antithetic=True, eps=time_eps, device=device, generator=gen)
-        t = t.view(time_samples, x0.shape[0]).t().reshape(-1)
-        out = model.loss(rep, t, gen)
-        per_sequence.append(out.nll_per_sequence.view(-1, time_samples).mean(dim=1).double().cpu())
+        b = x0.shape[0]
+        grid = sample_times(b * time_samples, antithetic=True, eps=time_eps, device=device, generator=gen)
+        total = torch.zeros(b, dtype=torch.float64, device=device)
+        for k in range(time_samples):  # one forward of B rows at a time, not B·K
+            total += model.loss(x0, grid[k * b : (k + 1) * b], gen).nll_per_sequence.double()
+        per_sequence.append((total / time_samples).cpu())
     model.train(was_training)
+    if not per_sequence:
+        raise ValueError("estimate_nll got no data")
     values = torch.cat(per_sequence)
     n = values.numel()
     stderr = float(values.std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan")
-    return NLLEstimate(nll=float(values.mean()), stderr=stderr, n_sequences=n, time_samples=time_samples)
+    return NLLEstimate(
+        nll=float(values.mean()), stderr=stderr, n_sequences=n, time_samples=time_samples, per_sequence=values
+    )

@@ -42,7 +42,8 @@ class SampleOutput:
 
     Attributes:
         x: final tokens ``[B, L]``.
-        intermediates: ``x_t`` after every step (``[T+1]`` tensors, the start included) when asked for.
+        intermediates: ``x_t`` at the start and after every step (T+1 tensors) when asked for, plus the
+            result of the final denoise step when it had masks to resolve.
         nfe: batched network evaluations.
         rows_evaluated: sequences pushed through the network (the cache saves these).
     """
@@ -165,6 +166,8 @@ class AncestralSampler:
                 intermediates.append(x.cpu())
         x, n = self._final_denoise(x, log_p, stale, float(grid[-1]), state, generator)
         nfe, rows = nfe + (n > 0), rows + n
+        if intermediates is not None and n > 0:
+            intermediates.append(x.cpu())
         return SampleOutput(x=x, intermediates=intermediates, nfe=nfe, rows_evaluated=rows)
 
     def _refresh(self, log_p: Tensor | None, stale: Tensor, x: Tensor, t: float, state: Any) -> tuple[Tensor, int]:

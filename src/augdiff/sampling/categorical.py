@@ -55,5 +55,7 @@ def sample_categorical(
     for start in range(0, flat.shape[0], rows_per_chunk):
         chunk = flat[start : start + rows_per_chunk].to(dtype)
         race = torch.empty_like(chunk).exponential_(generator=generator)
-        out[start : start + rows_per_chunk] = (chunk / race).argmax(dim=-1)
+        # p = 0 must lose even against a zero exponential draw (0/0 would be NaN and win the argmax).
+        score = torch.where(chunk > 0, chunk / race, torch.full_like(chunk, -1.0))
+        out[start : start + rows_per_chunk] = score.argmax(dim=-1)
     return out.reshape(shape)

@@ -24,6 +24,7 @@ def generate(
     temperature: float = 1.0,
     top_p: float = 1.0,
     final_denoise: str = "sample",
+    t_min: float = 0.0,
     prefix: Tensor | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
@@ -33,6 +34,7 @@ def generate(
 
     Args:
         cache: reuse p(x_0|x_t) while tokens are unchanged; ``None`` turns it on whenever it is exact.
+        t_min: last time of the sampling grid (MDLM samples to ε, then resolves what is left).
         prefix: token ids ``[P]`` fixed at the start of every sample (prefix conditioning).
         seed: seeds one generator for the whole draw (same seed, same samples).
     """
@@ -50,10 +52,17 @@ def generate(
         fixed = torch.zeros(1, seq_len, dtype=torch.bool)
         fixed[0, : prefix.numel()] = True
     chunks = []
+    was_training = isinstance(model, torch.nn.Module) and model.training
+    if isinstance(model, torch.nn.Module):
+        model.eval()  # dropout off: sampling (and the cache) assume a deterministic denoiser
     with tqdm(total=num, desc=f"sampling ({steps} steps)", unit="seq", disable=not progress) as bar:
         for start in range(0, num, batch_size):
             n = min(batch_size, num - start)
-            out = sampler.sample(n, seq_len, steps, x_init=x_init, fixed=fixed, generator=gen, device=device)
+            out = sampler.sample(
+                n, seq_len, steps, x_init=x_init, fixed=fixed, t_min=t_min, generator=gen, device=device
+            )
             chunks.append(out.x.cpu())
             bar.update(n)
+    if was_training:
+        model.train()
     return torch.cat(chunks)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from augdiff.errors import AugdiffError
+from augdiff.files import fsync_tree, write_text_atomic
 
 __all__ = [
     "FORMAT",
@@ -33,7 +35,6 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "resolve_checkpoint",
-    "write_text_atomic",
     "has_checkpoint",
 ]
 
@@ -53,13 +54,6 @@ class Checkpoint:
     @property
     def step(self) -> int:
         return int(self.meta["step"])
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _contiguous(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -88,9 +82,14 @@ def save_checkpoint(
     save_file(_contiguous(ema), tmp / "ema.safetensors", metadata=tag)
     torch.save(trainer_state, tmp / "trainer_state.pt")
     (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, "step": step, **meta}, indent=2))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    fsync_tree(tmp)
+    if final.exists():  # the same step saved twice: move the old one aside, never delete before replacing
+        old = root / f".{name}.old-{os.getpid()}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
     write_text_atomic(root / "latest", name + "\n")
     for old in sorted(p for p in root.glob("step_*") if p.is_dir())[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
@@ -127,6 +126,10 @@ def _read_meta(path: Path) -> dict[str, Any]:
             f"{path}: not an augdiff checkpoint of format {FORMAT} (a foreign or damaged "
             "checkpoint; point at a directory written by augdiff train)"
         )
+    fields = {"step": int, "config": dict, "data": dict}
+    bad = [key for key, kind in fields.items() if not isinstance(meta.get(key), kind)]
+    if bad:
+        raise AugdiffError(f"{path}/meta.json: missing or malformed {', '.join(bad)} (a damaged checkpoint)")
     return meta
 
 
@@ -134,18 +137,33 @@ def _read_weights(file: Path) -> dict[str, Tensor]:
     try:
         return load_file(file)
     except (SafetensorError, OSError, ValueError) as exc:
+        raise AugdiffError(f"{file}: unreadable weights ({exc}); the checkpoint is damaged") from None
+
+
+def _read_trainer_state(file: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
         raise AugdiffError(
-            f"{file}: unreadable weights ({exc}); the checkpoint is damaged, use an earlier one"
+            f"{file}: refused to load: it holds objects other than tensors and plain values, which could run "
+            "code (a foreign checkpoint)"
         ) from None
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise AugdiffError(
+            f"{file}: unreadable trainer state ({type(exc).__name__}); the checkpoint is damaged, "
+            "so the run cannot resume from it"
+        ) from None
+    if not isinstance(state, dict) or "step" not in state:
+        raise AugdiffError(f"{file}: not an augdiff trainer state (a foreign or damaged checkpoint)")
+    return state
 
 
 def load_checkpoint(path: str | Path, *, with_trainer_state: bool = False) -> Checkpoint:
-    """Load a checkpoint (or a run's latest) without executing any code from it."""
+    """Load a checkpoint (or a run's latest) without executing any code from it (safetensors, and
+    ``torch.load(weights_only=True)``, which refuses any pickle that would run code)."""
     ckpt = resolve_checkpoint(path)
     meta = _read_meta(ckpt)
-    state = None
-    if with_trainer_state:
-        state = torch.load(ckpt / "trainer_state.pt", map_location="cpu", weights_only=True)
+    state = _read_trainer_state(ckpt / "trainer_state.pt") if with_trainer_state else None
     return Checkpoint(
         path=ckpt,
         meta=meta,

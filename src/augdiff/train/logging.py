@@ -9,24 +9,28 @@ from typing import Any
 __all__ = ["MetricsLogger"]
 
 
+def _step_of(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None  # a line cut off by a hard kill
+
+
 class MetricsLogger:
-    """Append-only metrics sink; on resume, lines past the resumed step are dropped first."""
+    """Metrics sink. A fresh run starts an empty file; a resumed one keeps the lines up to its step."""
 
     def __init__(self, run_dir: Path, *, tensorboard: bool = True, resume_step: int | None = None) -> None:
         self.path = Path(run_dir) / "metrics.jsonl"
+        kept = []
         if resume_step is not None and self.path.exists():
-            kept = [
-                line
-                for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= resume_step
-            ]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            kept = [line for line in self.path.read_text().splitlines() if (_step_of(line) or 1 << 62) <= resume_step]
+        self.path.write_text("".join(line + "\n" for line in kept))
         self._file = self.path.open("a")
         self._writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=resume_step)
+            self._writer = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=resume_step or 0)
 
     def log(self, step: int, scalars: dict[str, Any]) -> None:
         self._file.write(json.dumps({"step": step, **scalars}) + "\n")

@@ -2,7 +2,7 @@
 
 Every random draw of a step comes from generators seeded by ``(seed, step, …)`` (data, times, masks), and the
 global RNG (dropout) is saved with each checkpoint, so "train N steps" and "train k, resume, train N−k" give
-the same weights bit for bit on the same device.
+the same weights bit for bit on the same device. Ctrl-C finishes the current step, saves, and stops.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,24 +24,31 @@ from tqdm.auto import tqdm
 from augdiff.config import TrainConfig, config_from_dict, config_to_dict
 from augdiff.data import TokenDataset, make_dataset, seeded_generator
 from augdiff.errors import AugdiffError
+from augdiff.files import ensure_dir, write_text_atomic
 from augdiff.methods import build_model
 from augdiff.processes import sample_times
-from augdiff.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, write_text_atomic
+from augdiff.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from augdiff.train.ema import EMA
 from augdiff.train.logging import MetricsLogger
 
-__all__ = ["Trainer", "TrainResult", "resolve_device", "lr_at"]
+__all__ = ["Trainer", "TrainResult", "resolve_device", "lr_at", "RESUMABLE_KEYS"]
 
 # Stream ids that keep the seeded generators of one step independent of each other.
 _TIMES, _MASKS = 4, 5
+# Keys a resumed run may change: they do not alter what is computed.
+RESUMABLE_KEYS = ("steps", "device", "progress", "tensorboard", "log_every", "ckpt_every", "keep_checkpoints")
 
 
 @dataclass
 class TrainResult:
+    """How a call to :meth:`Trainer.fit` ended: the run's step, training seconds, last logged loss."""
+
     run_dir: Path
     steps: int
     seconds: float
     final_loss: float
+    steps_run: int
+    interrupted: bool = False
 
 
 def resolve_device(name: str) -> torch.device:
@@ -49,6 +58,8 @@ def resolve_device(name: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise AugdiffError(f"device={name!r} is not a device (use auto, cpu or cuda)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise AugdiffError(f"device={name!r} is not supported (use auto, cpu or cuda)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AugdiffError(f"device={name!r} but no CUDA device is available (use device=cpu)")
     return device
@@ -65,6 +76,26 @@ def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+@contextlib.contextmanager
+def _stop_on_sigint(trainer: Trainer) -> Iterator[None]:
+    """First Ctrl-C asks the loop to stop after the current step (it then saves); a second one interrupts at once."""
+
+    def handler(signum: int, frame: Any) -> None:
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        trainer.request_stop()
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: keep the default behaviour
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class Trainer:
     """Train ``cfg.method`` on ``cfg.data`` into ``run_dir``.
 
@@ -76,6 +107,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: str | Path, dataset: TokenDataset | None = None) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise AugdiffError(f"--out {self.run_dir}: exists and is not a directory (choose another path)")
         self.dataset = dataset if dataset is not None else make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size)
         self.device = resolve_device(cfg.device)
         self.amp_dtype = _amp_dtype(cfg.precision, self.device)
@@ -93,22 +126,52 @@ class Trainer:
         self.step = 0
         self.seconds = 0.0
         self._saved_step = -1
+        self.stop_requested = False
+
+    def request_stop(self) -> None:
+        """Finish the current optimizer step, save a checkpoint and return from :meth:`fit`."""
+        self.stop_requested = True
 
     # -- resume ---------------------------------------------------------------------------------------------
     @classmethod
-    def resume(cls, run_dir: str | Path, steps: int | None = None) -> Trainer:
-        """Rebuild a run from its latest checkpoint; ``steps`` may extend the run."""
+    def resume(cls, run_dir: str | Path, **changes: Any) -> Trainer:
+        """Rebuild a run from its latest checkpoint. ``changes`` may set any of :data:`RESUMABLE_KEYS`;
+        ``steps`` must lie beyond the checkpoint's step."""
+        run_dir = Path(run_dir)
+        if (run_dir / "meta.json").is_file() and not has_checkpoint(run_dir):
+            raise AugdiffError(
+                f"--resume {run_dir}: this is one checkpoint; resume the run directory that holds it "
+                f"({run_dir.parent.parent})"
+            )
         ckpt = load_checkpoint(run_dir, with_trainer_state=True)
-        cfg = config_from_dict(ckpt.meta["config"])
-        if steps is not None:
-            cfg.steps = steps
-        trainer = cls(cfg, run_dir)
         state = ckpt.trainer_state
         assert state is not None
-        trainer.model.load_state_dict(ckpt.model)
-        trainer.ema.load_state_dict({k: v.to(trainer.device) for k, v in ckpt.ema.items()}, state["ema_updates"])
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        trainer.step = int(state["step"])
+        data = dict(ckpt.meta["data"])
+        tree = config_to_dict(config_from_dict(ckpt.meta["config"]))
+        for key, value in changes.items():
+            if key not in RESUMABLE_KEYS:
+                raise AugdiffError(
+                    f"--resume keeps the run's config; {key} cannot change (only {', '.join(RESUMABLE_KEYS)})"
+                )
+            if value is not None:
+                tree[key] = value
+        cfg = config_from_dict(tree)
+        step = int(state["step"])
+        if changes.get("steps") is not None and cfg.steps <= step:
+            raise AugdiffError(f"--steps {cfg.steps}: the run is already at step {step} (give a larger --steps)")
+        # The data description stores absolute paths and the vocabulary: the run resumes from any directory,
+        # and a corpus that changed under it is refused rather than silently re-indexed.
+        trainer = cls(cfg, run_dir, dataset=make_dataset(data["spec"], like=data))
+        try:
+            trainer.model.load_state_dict(ckpt.model)
+            trainer.ema.load_state_dict({k: v.to(trainer.device) for k, v in ckpt.ema.items()}, state["ema_updates"])
+            trainer.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, KeyError, ValueError, AssertionError) as exc:
+            raise AugdiffError(
+                f"{ckpt.path}: the saved state does not fit the configured model ({exc!s:.80}); "
+                "the checkpoint is damaged or foreign"
+            ) from None
+        trainer.step = step
         trainer.seconds = float(state["seconds"])
         trainer._saved_step = trainer.step
         torch.set_rng_state(state["rng_cpu"])
@@ -148,29 +211,26 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(step, cfg.optim.lr, cfg.optim.warmup_steps)
         micro = cfg.batch_size // cfg.grad_accum
+        times = seeded_generator(cfg.seed, step, _TIMES, device=self.device)
+        d = cfg.diffusion
         t_all = sample_times(
-            cfg.batch_size,
-            antithetic=cfg.diffusion.antithetic,
-            eps=cfg.diffusion.time_eps,
-            device=self.device,
-            generator=seeded_generator(cfg.seed, step, _TIMES, device=self.device),
+            cfg.batch_size, antithetic=d.antithetic, eps=d.time_eps, device=self.device, generator=times
         )
         loss_sum = torch.zeros((), device=self.device)
         nll_sum = torch.zeros((), device=self.device)
         self.model.train()
+        autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else None
         for j in range(cfg.grad_accum):
             rows = slice(j * micro, (j + 1) * micro)
             x0 = self.dataset.train_batch(cfg.seed, step, cfg.batch_size, rows).to(self.device, non_blocking=True)
-            gen = seeded_generator(cfg.seed, step, _MASKS, j, device=self.device)
-            autocast = (
-                torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
-            )
-            with autocast:
-                out = self.model.loss(x0, t_all[rows], gen)
+            masks = seeded_generator(cfg.seed, step, _MASKS, j, device=self.device)
+            with autocast or contextlib.nullcontext():
+                out = self.model.loss(x0, t_all[rows], masks)
             (out.loss / cfg.grad_accum).backward()
             loss_sum += out.loss.detach() / cfg.grad_accum
             nll_sum += out.nll / cfg.grad_accum
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf  # 0: no clipping, norm still logged
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.model)
@@ -179,14 +239,14 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def _write_run_files(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.run_dir, "--out")
         write_text_atomic(self.run_dir / "config.yaml", yaml.safe_dump(config_to_dict(self.cfg), sort_keys=False))
         write_text_atomic(self.run_dir / "data.json", json.dumps(self.dataset.describe(), indent=2))
 
     def fit(self) -> TrainResult:
         """Train from ``self.step`` to ``cfg.steps``, logging and checkpointing on the way."""
         cfg = self.cfg
-        resumed = self.step > 0
+        resumed = self._saved_step == self.step and self.step > 0
         if not resumed and has_checkpoint(self.run_dir):
             raise AugdiffError(
                 f"{self.run_dir} already holds a run (resume it with: augdiff train --resume "
@@ -194,47 +254,69 @@ class Trainer:
             )
         self._write_run_files()
         logger = MetricsLogger(self.run_dir, tensorboard=cfg.tensorboard, resume_step=self.step if resumed else None)
-        tokens_per_step = cfg.batch_size * self.dataset.seq_len
+        start_step, last_loss = self.step, math.nan
+        self.stop_requested = False
         bar = tqdm(
             total=cfg.steps, initial=self.step, disable=not cfg.progress, unit="step", desc="train", dynamic_ncols=True
         )
-        last_loss = math.nan
-        window_start, window_steps = time.perf_counter(), 0
-        window = {"loss": torch.zeros((), device=self.device), "nll": torch.zeros((), device=self.device)}
+        window = _Window(self.device)
         try:
-            while self.step < cfg.steps:
-                t0 = time.perf_counter()
-                loss, nll, grad_norm = self.train_step()
-                window["loss"] += loss
-                window["nll"] += nll
-                window_steps += 1
-                bar.update(1)
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    # The only host sync of the loop: window means, once per logging interval.
-                    last_loss = float(window["loss"]) / window_steps
-                    mean_nll = float(window["nll"]) / window_steps
-                    elapsed = time.perf_counter() - window_start
-                    tok_s = window_steps * tokens_per_step / max(elapsed, 1e-9)
-                    logger.log(
-                        self.step,
-                        {
-                            "loss": last_loss,
-                            "nll": mean_nll,
-                            "bpt": mean_nll / math.log(2),
-                            "grad_norm": float(grad_norm),
-                            "lr": self.optimizer.param_groups[0]["lr"],
-                            "tokens_per_s": tok_s,
-                        },
-                    )
-                    bar.set_postfix(loss=f"{last_loss:.4f}", tok_s=f"{tok_s:,.0f}")
-                    window_start, window_steps = time.perf_counter(), 0
-                    window = {k: torch.zeros_like(v) for k, v in window.items()}
-                self.seconds += time.perf_counter() - t0
-                if self.step % cfg.ckpt_every == 0 and self.step < cfg.steps:
-                    self.save()
+            with _stop_on_sigint(self):
+                while self.step < cfg.steps and not self.stop_requested:
+                    t0 = time.perf_counter()
+                    loss, nll, grad_norm = self.train_step()
+                    window.add(loss, nll)
+                    bar.update(1)
+                    if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                        scalars = window.flush(cfg.batch_size * self.dataset.seq_len)  # the loop's only host sync
+                        scalars.update(grad_norm=float(grad_norm), lr=self.optimizer.param_groups[0]["lr"])
+                        logger.log(self.step, scalars)
+                        last_loss = scalars["loss"]
+                        bar.set_postfix(loss=f"{last_loss:.4f}", tok_s=f"{scalars['tokens_per_s']:,.0f}")
+                    self.seconds += time.perf_counter() - t0
+                    if self.step % cfg.ckpt_every == 0 and self.step < cfg.steps:
+                        self.save()
         finally:
             bar.close()
             logger.close()
         if self._saved_step != self.step:
             self.save()
-        return TrainResult(run_dir=self.run_dir, steps=self.step, seconds=self.seconds, final_loss=last_loss)
+        return TrainResult(
+            run_dir=self.run_dir,
+            steps=self.step,
+            seconds=self.seconds,
+            final_loss=last_loss,
+            steps_run=self.step - start_step,
+            interrupted=self.stop_requested and self.step < cfg.steps,
+        )
+
+
+class _Window:
+    """Running sums of the loss over a logging window, kept on the device until the window is flushed."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._reset()
+
+    def _reset(self) -> None:
+        self.loss = torch.zeros((), device=self.device)
+        self.nll = torch.zeros((), device=self.device)
+        self.steps = 0
+        self.start = time.perf_counter()
+
+    def add(self, loss: torch.Tensor, nll: torch.Tensor) -> None:
+        self.loss += loss
+        self.nll += nll
+        self.steps += 1
+
+    def flush(self, tokens_per_step: int) -> dict[str, float]:
+        loss, nll = float(self.loss) / self.steps, float(self.nll) / self.steps
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        out = {
+            "loss": loss,
+            "nll": nll,
+            "bpt": nll / math.log(2),
+            "tokens_per_s": self.steps * tokens_per_step / elapsed,
+        }
+        self._reset()
+        return out

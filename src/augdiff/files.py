@@ -1,0 +1,60 @@
+"""Writing files safely: atomic replacement, durable directories, and user-facing errors for bad paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from augdiff.errors import AugdiffError
+
+__all__ = ["ensure_dir", "write_text_atomic", "fsync_tree", "check_output_file"]
+
+
+def ensure_dir(path: str | Path, what: str) -> Path:
+    """Create directory ``path`` (and parents); a path that cannot be a directory is a user error."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise AugdiffError(f"{what} {path}: exists and is not a directory (choose another path)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AugdiffError(
+            f"{what} {path}: cannot create the directory ({exc.strerror}; choose another path)"
+        ) from None
+    return path
+
+
+def check_output_file(path: str | Path, what: str) -> Path:
+    """Refuse an output path that is a directory or sits under a file, before any work is done."""
+    path = Path(path)
+    if path.is_dir():
+        raise AugdiffError(f"{what} {path}: is a directory (give a file name)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise AugdiffError(f"{what} {path}: {parent} is a file, not a directory")
+            break
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def fsync_tree(directory: Path) -> None:
+    """Flush every file in ``directory`` and the directory entry itself to disk (before a rename)."""
+    for file in directory.iterdir():
+        if file.is_file():
+            with file.open("rb") as f:
+                os.fsync(f.fileno())
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
