@@ -23,6 +23,8 @@ class EnumeratedDenoiser:
 
     cacheable = True
 
+    particles = 1
+
     def __init__(self, probs: Tensor, vocab: int, length: int) -> None:
         self.states = all_sequences(vocab, length)
         assert probs.shape == (self.states.shape[0],)

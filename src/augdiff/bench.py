@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import statistics
 import tempfile
 import time
 from typing import Any
@@ -14,6 +15,7 @@ from augdiff.config import build_config
 from augdiff.data import ArrayDataset
 from augdiff.errors import AugdiffError
 from augdiff.methods import build_model
+from augdiff.runtime import configure_device
 from augdiff.sampling import AncestralSampler
 from augdiff.train import Trainer, resolve_device
 
@@ -55,6 +57,17 @@ def _config(method: str, model_size: str, seq_len: int, batch_size: int, device:
     )
 
 
+def _timed_steps(trainer: Trainer, steps: int) -> list[float]:
+    """Wall time of each of ``steps`` optimizer steps, synchronized with the device."""
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        loss, _, _ = trainer.train_step()
+        float(loss)  # one sync per step: the timed unit is a whole step
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def bench_train(
     method: str = "mdlm",
     model_size: str = "xs",
@@ -63,46 +76,60 @@ def bench_train(
     vocab_size: int = 50257,
     steps: int = 10,
     warmup: int = 3,
+    rounds: int = 1,
     device: str = "auto",
     overrides: list[str] | None = None,
-) -> dict[str, Any]:
-    """Time ``steps`` full optimizer steps (forward, backward, AdamW, EMA) after ``warmup`` untimed ones."""
-    cfg = _config(method, model_size, seq_len, batch_size, device, overrides or [])
+) -> list[dict[str, Any]]:
+    """Time full optimizer steps (forward, backward, AdamW, EMA) of one or more methods.
+
+    ``method`` may list several (``mdlm,cadd``): they share one process and alternate in ``rounds`` blocks of
+    ``steps`` steps, so machine noise hits all alike; each reports its median step time, and the later ones their
+    ratio to the first (the CADD/MDLM step-time ratio of CADD App. B.3).
+    """
+    methods = [m.strip() for m in method.split(",") if m.strip()]
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, vocab_size, size=(2 * batch_size, seq_len))
     data = ArrayDataset("bench", tokens[:batch_size], tokens[batch_size:], vocab_size=vocab_size)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(cfg, tmp, dataset=data)
-        dev = trainer.device
+        trainers = {
+            m: Trainer(_config(m, model_size, seq_len, batch_size, device, overrides or []), tmp, dataset=data)
+            for m in methods
+        }
+        dev = next(iter(trainers.values())).device
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
-        for _ in range(warmup):
-            trainer.train_step()
-        _sync(dev)
-        start = time.perf_counter()
-        for _ in range(steps):
-            loss, _, _ = trainer.train_step()
-        float(loss)
-        _sync(dev)
-        seconds = (time.perf_counter() - start) / steps
+        for trainer in trainers.values():
+            _timed_steps(trainer, warmup)
+        times: dict[str, list[float]] = {m: [] for m in methods}
+        for _ in range(rounds):
+            for m, trainer in trainers.items():
+                times[m] += _timed_steps(trainer, steps)
     memory, kind = _peak_memory_mb(dev)
-    params = sum(p.numel() for p in trainer.model.parameters())
-    return {
-        "mode": "train",
-        "method": method,
-        "model_size": model_size,
-        "params": params,
-        "seq_len": seq_len,
-        "batch_size": batch_size,
-        "vocab_size": vocab_size,
-        "device": str(dev),
-        "precision": str(trainer.amp_dtype or "fp32"),
-        "threads": torch.get_num_threads(),
-        "seconds_per_step": seconds,
-        "tokens_per_s": batch_size * seq_len / seconds,
-        "peak_memory_mb": memory,
-        "memory": kind,
-    }
+    base = statistics.median(times[methods[0]])
+    results = []
+    for m, trainer in trainers.items():
+        median = statistics.median(times[m])
+        results.append(
+            {
+                "mode": "train",
+                "method": m,
+                "model_size": model_size,
+                "params": sum(p.numel() for p in trainer.model.parameters()),
+                "seq_len": seq_len,
+                "batch_size": batch_size,
+                "vocab_size": vocab_size,
+                "device": str(dev),
+                "precision": str(trainer.amp_dtype or "fp32"),
+                "threads": torch.get_num_threads(),
+                "timed_steps": len(times[m]),
+                "seconds_per_step": median,
+                "tokens_per_s": batch_size * seq_len / median,
+                f"step_time_vs_{methods[0]}": median / base,
+                "peak_memory_mb": memory,
+                "memory": kind,
+            }
+        )
+    return results
 
 
 def bench_sample(
@@ -113,14 +140,21 @@ def bench_sample(
     vocab_size: int = 50257,
     steps: int = 32,
     cache: bool = False,
+    k: int = 1,
     device: str = "auto",
     overrides: list[str] | None = None,
 ) -> dict[str, Any]:
     """Time one batch of ``batch_size`` sequences sampled in ``steps`` steps (after one untimed warm-up step)."""
     cfg = _config(method, model_size, seq_len, batch_size, device, overrides or [])
     dev = resolve_device(cfg.device)
+    configure_device(dev)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, vocab_size).to(dev).eval()
+    if k != 1:
+        try:
+            model.channel.set_sampling(k=k)
+        except ValueError:
+            raise AugdiffError(f"--k applies to cadd models, not {method}") from None
     sampler = AncestralSampler(model, model.schedule, cache=cache and model.cacheable)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -143,10 +177,12 @@ def bench_sample(
         "batch_size": batch_size,
         "vocab_size": vocab_size,
         "steps": steps,
+        "k": model.channel.num_particles(),
         "cache": sampler.cache,
         "device": str(dev),
         "threads": torch.get_num_threads(),
         "nfe": out.nfe,
+        "rows_evaluated": out.rows_evaluated,
         "seconds": seconds,
         "seconds_per_step": seconds / steps,
         "tokens_per_s": batch_size * seq_len / seconds,

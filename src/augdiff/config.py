@@ -31,6 +31,7 @@ __all__ = [
     "ModelConfig",
     "DiffusionConfig",
     "OptimConfig",
+    "CADDConfig",
     "TrainConfig",
     "build_config",
     "config_to_dict",
@@ -67,6 +68,18 @@ class DiffusionConfig:
 
 
 @dataclass
+class CADDConfig:
+    """CADD's latent channel (``method: cadd``); names follow the paper (App. B.1, C.3)."""
+
+    schedule: str = "flow"
+    fusion: str = "add"
+    z0_hat: str = "hard"
+    mse_weight: float = 0.0
+    k: int = 1
+    z0_grad: bool = True
+
+
+@dataclass
 class OptimConfig:
     """AdamW with linear warm-up then constant learning rate, gradient clipping and weight EMA."""
 
@@ -99,20 +112,25 @@ class TrainConfig:
     keep_checkpoints: int = 2
     tensorboard: bool = True
     progress: bool = True
+    init_from: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    cadd: CADDConfig = field(default_factory=CADDConfig)
 
     def __post_init__(self) -> None:
         _validate(self)
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "method": ("mdlm",),
+    "method": ("mdlm", "cadd"),
     "model_size": ("xxs", "xs", "tiny", "small"),
     "precision": ("auto", "fp32", "bf16"),
     "diffusion.schedule": ("linear", "loglinear", "polynomial", "geometric", "cosine"),
     "diffusion.loss_weighting": ("elbo", "constant"),
+    "cadd.schedule": ("flow", "vp-linear", "vp-cosine", "vp-sqrt"),
+    "cadd.fusion": ("add", "concat", "reweight"),
+    "cadd.z0_hat": ("hard", "soft"),
 }
 MAX_VOCAB = 10_000_000
 
@@ -143,6 +161,8 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optim.warmup_steps": (lambda v: v >= 0, "≥ 0"),
     "optim.grad_clip": (lambda v: 0.0 <= v < math.inf, "≥ 0 (0 turns clipping off)"),
     "optim.ema_decay": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "cadd.mse_weight": (lambda v: 0.0 <= v < math.inf, "≥ 0 (0: cross-entropy only)"),
+    "cadd.k": (lambda v: v >= 1, _POSITIVE_INT),
 }
 
 

@@ -5,16 +5,18 @@ MDLM is the empty channel on a DiT; CADD, Co-LADD and Di-LADD add their channel 
 
 from __future__ import annotations
 
-from augdiff.channels import NoChannel
+from augdiff.channels import LatentChannel, NoChannel
+from augdiff.channels.cadd import CADDChannel
 from augdiff.config import TrainConfig
 from augdiff.errors import AugdiffError
 from augdiff.model import DiffusionModel
 from augdiff.nn import DiT, DiTConfig, model_shape
 from augdiff.schedules import MaskSchedule, make_mask_schedule
+from augdiff.schedules.gaussian import make_gaussian_schedule
 
-__all__ = ["METHODS", "build_model", "build_schedule", "build_network_config"]
+__all__ = ["METHODS", "build_model", "build_channel", "build_schedule", "build_network_config"]
 
-METHODS = ("mdlm",)
+METHODS = ("mdlm", "cadd")
 
 
 def build_schedule(cfg: TrainConfig) -> MaskSchedule:
@@ -46,11 +48,31 @@ def build_network_config(cfg: TrainConfig, vocab_size: int) -> DiTConfig:
     )
 
 
+def build_channel(cfg: TrainConfig, schedule: MaskSchedule, vocab_size: int, hidden_size: int) -> LatentChannel:
+    """The latent channel of ``cfg.method``: the only part that differs between methods."""
+    if cfg.method == "mdlm":
+        return NoChannel()
+    c = cfg.cadd
+    return CADDChannel(
+        make_gaussian_schedule(c.schedule),
+        schedule,
+        mask_id=vocab_size,
+        hidden_size=hidden_size,
+        fusion=c.fusion,
+        z0_hat=c.z0_hat,
+        mse_weight=c.mse_weight,
+        k=c.k,
+        z0_grad=c.z0_grad,
+    )
+
+
 def build_model(cfg: TrainConfig, vocab_size: int) -> DiffusionModel:
     """The model of ``cfg.method`` over ``vocab_size`` data tokens."""
     if cfg.method not in METHODS:
         raise AugdiffError(f"method={cfg.method!r} is not known (choose one of: {', '.join(METHODS)})")
-    network = DiT(build_network_config(cfg, vocab_size))
+    net_cfg = build_network_config(cfg, vocab_size)
+    schedule = build_schedule(cfg)
+    channel = build_channel(cfg, schedule, vocab_size, net_cfg.hidden_size)
     return DiffusionModel(
-        network, build_schedule(cfg), vocab_size, channel=NoChannel(), loss_weighting=cfg.diffusion.loss_weighting
+        DiT(net_cfg), schedule, vocab_size, channel=channel, loss_weighting=cfg.diffusion.loss_weighting
     )

@@ -6,6 +6,7 @@ denoiser the samplers call (:class:`augdiff.sampling.Denoiser`).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -61,6 +62,11 @@ class DiffusionModel(nn.Module):
         """True when p(x_0 | x_t) depends on x_t alone, so a sampler may reuse it while x_t is unchanged."""
         return self.channel.stateless and not getattr(self.network, "time_conditioned", True)
 
+    @property
+    def particles(self) -> int:
+        """Network rows per sequence in one sampling evaluation (CADD's K; 1 otherwise)."""
+        return self.channel.num_particles()
+
     def x0_logits(self, x_t: Tensor, t: Tensor, input_embeds: Tensor | None = None) -> Tensor:
         """SUBS log-probabilities of the clean tokens ``[B, L, V]``."""
         logits = self.network(x_t, t, input_embeds=input_embeds)
@@ -74,8 +80,8 @@ class DiffusionModel(nn.Module):
         """
         sched = self.schedule(t)
         x_t = forward_mask(x0, sched.alpha_t, self.mask_id, generator)
-        extra = self.channel.train_input(self.network, x0, x_t, t, generator)
-        log_p = self.x0_logits(x_t, t, extra.input_embeds)
+        inputs = self.channel.train_input(self.network, x0, x_t, t, generator)
+        log_p = self.x0_logits(x_t, t, inputs.input_embeds)
         elbo_terms = masked_diffusion_nll(log_p, x0, x_t, sched.elbo_weight, self.mask_id)
         if self.loss_weighting == "elbo":
             train_terms = elbo_terms
@@ -84,19 +90,29 @@ class DiffusionModel(nn.Module):
         n_tokens = x0.numel()
         loss = train_terms.sum() / n_tokens
         metrics = {"masked_fraction": (x_t == self.mask_id).float().mean().detach()}
-        if extra.loss is not None:
-            loss = loss + extra.loss
-            metrics["channel_loss"] = extra.loss.detach()
+        extra = self.channel.extra_loss(self.network, inputs, log_p, x0, x_t, t, self.loss_weighting)
+        if extra is not None:
+            loss = loss + extra
+            metrics["channel_loss"] = extra.detach()
         per_seq = (elbo_terms / x0.shape[1]).detach()
         return LossOutput(loss=loss, nll=per_seq.mean(), nll_per_sequence=per_seq, metrics=metrics)
 
     # -- the Denoiser protocol used by augdiff.sampling ---------------------------------------------------
     def init_state(self, x_T: Tensor, generator: torch.Generator | None = None) -> Any:
-        return self.channel.init_state(x_T, generator)
+        return self.channel.init_state(self.network, x_T, generator)
 
     def x0_log_probs(self, x_t: Tensor, t: Tensor, state: Any = None) -> Tensor:
-        extra = self.channel.sample_input(self.network, x_t, state)
-        return self.x0_logits(x_t, t, extra.input_embeds)
+        """log p(x_0 | x_t, state) ``[B, L, V]``; with K latent particles, the log of their mean probability
+        (CADD Eq 5), from one forward pass over B·K rows."""
+        inputs = self.channel.sample_input(self.network, x_t, state)
+        k = 1 if inputs.input_embeds is None else inputs.input_embeds.shape[0] // x_t.shape[0]
+        x_rep = x_t.repeat_interleave(k, dim=0) if k > 1 else x_t
+        t_rep = t.repeat_interleave(k, dim=0) if k > 1 else t
+        log_p = self.x0_logits(x_rep, t_rep, inputs.input_embeds)
+        if k == 1:
+            return log_p
+        b = x_t.shape[0]
+        return torch.logsumexp(log_p.view(b, k, *log_p.shape[1:]), dim=1) - math.log(k)
 
     def update_state(self, state: Any, step: ReverseStep, generator: torch.Generator | None = None) -> Any:
-        return self.channel.update_state(state, step, generator)
+        return self.channel.update_state(self.network, state, step, generator)

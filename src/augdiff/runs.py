@@ -12,6 +12,7 @@ from augdiff.config import TrainConfig, config_from_dict
 from augdiff.errors import AugdiffError
 from augdiff.methods import build_model
 from augdiff.model import DiffusionModel
+from augdiff.runtime import configure_device
 from augdiff.train.checkpoint import load_checkpoint
 
 __all__ = ["LoadedRun", "load_run"]
@@ -51,5 +52,6 @@ def load_run(path: str | Path, *, weights: str = "ema", device: torch.device | s
         raise AugdiffError(
             f"{ckpt.path}: weights do not fit the configured model ({first[:100]}); a foreign or damaged checkpoint"
         ) from None
+    configure_device(torch.device(device))
     model.to(device).eval()
     return LoadedRun(model=model, config=cfg, data=data, step=ckpt.step, path=ckpt.path)

@@ -25,3 +25,12 @@ def test_run_sawtooth_writes_results_report_and_plots(tmp_path):
     assert reused["train_steps"] == 20 and latest.stat().st_mtime_ns == before
     # ... but never a run trained with other settings
     assert main(["run", "sawtooth", "--preset", "smoke", "--out", str(out), "--seed", "1"]) == 2
+
+
+def test_run_sawtooth_reports_cadd_next_to_mdlm(tmp_path):
+    out = tmp_path / "exp"
+    assert main(["run", "sawtooth", "--preset", "smoke", "--out", str(out), "--methods", "mdlm,cadd"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["methods"]) == {"mdlm", "cadd"}
+    assert set(results["methods"]["cadd"]["swd"]) == {str(s) for s in SAMPLING_STEPS}
+    assert "| cadd |" in (out / "report.md").read_text()

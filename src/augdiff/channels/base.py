@@ -7,7 +7,7 @@ carries its own state through the sampler. MDLM's channel (:class:`NoChannel`) a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -22,11 +22,11 @@ class ChannelInput:
 
     Attributes:
         input_embeds: embeddings ``[B, L, D]`` replacing the token embedding, or ``None`` to embed ``x_t``.
-        loss: an extra scalar loss term for training (already weighted), or ``None``.
+        context: what the channel needs again after the forward pass (e.g. the clean latents z_0).
     """
 
     input_embeds: Tensor | None = None
-    loss: Tensor | None = None
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,8 +63,31 @@ class LatentChannel(nn.Module, ABC):
     ) -> ChannelInput:
         """Inputs for a training forward pass on ``(x0, x_t, t)``."""
 
+    def extra_loss(
+        self,
+        network: nn.Module,
+        inputs: ChannelInput,
+        log_p_x0: Tensor,
+        x0: Tensor,
+        x_t: Tensor,
+        t: Tensor,
+        weighting: str,
+    ) -> Tensor | None:
+        """An extra training loss per token computed after the forward pass (``None``: nothing to add)."""
+        return None
+
+    def num_particles(self) -> int:
+        """Latent draws per sequence that one sampling forward pass evaluates (CADD's K; 1 otherwise)."""
+        return 1
+
+    def set_sampling(self, **options: object) -> None:
+        """Sampling-time options of the channel (CADD: ``k``, ``z0_hat``); none for this one."""
+        given = {k: v for k, v in options.items() if v is not None}
+        if given:
+            raise ValueError(f"the {self.name} channel has no sampling options ({', '.join(given)})")
+
     @abstractmethod
-    def init_state(self, x_T: Tensor, generator: torch.Generator | None) -> Any:
+    def init_state(self, network: nn.Module, x_T: Tensor, generator: torch.Generator | None) -> Any:
         """Sampling state at t=1 for the initial tokens ``x_T``."""
 
     @abstractmethod
@@ -72,5 +95,5 @@ class LatentChannel(nn.Module, ABC):
         """Inputs for a sampling forward pass."""
 
     @abstractmethod
-    def update_state(self, state: Any, step: ReverseStep, generator: torch.Generator | None) -> Any:
+    def update_state(self, network: nn.Module, state: Any, step: ReverseStep, generator: torch.Generator | None) -> Any:
         """State at time ``step.s`` after the tokens moved from ``step.x_t`` to ``step.x_s``."""

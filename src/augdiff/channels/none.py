@@ -23,11 +23,11 @@ class NoChannel(LatentChannel):
     ) -> ChannelInput:
         return ChannelInput()
 
-    def init_state(self, x_T: Tensor, generator: torch.Generator | None) -> Any:
+    def init_state(self, network: nn.Module, x_T: Tensor, generator: torch.Generator | None) -> Any:
         return None
 
     def sample_input(self, network: nn.Module, x_t: Tensor, state: Any) -> ChannelInput:
         return ChannelInput()
 
-    def update_state(self, state: Any, step: ReverseStep, generator: torch.Generator | None) -> Any:
+    def update_state(self, network: nn.Module, state: Any, step: ReverseStep, generator: torch.Generator | None) -> Any:
         return None

@@ -46,6 +46,8 @@ def add_parser(sub: Any) -> None:
         default=0.0,
         help="last time of the grid; MDLM samples to 1e-3 and then fills the rest by argmax",
     )
+    p.add_argument("--k", type=int, default=None, help="cadd: latent draws averaged per step (K, Eq 5)")
+    p.add_argument("--z0-hat", choices=("hard", "soft"), default=None, help="cadd: estimate of z0 for the bridge")
     p.add_argument("--prefix", help="text every sample starts with (character-level text models)")
     p.add_argument("--weights", choices=("ema", "raw"), default="ema")
     p.add_argument("--seed", type=int, default=0)
@@ -98,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
     out = _check(args)
     device = resolve_device(args.device)
     loaded = load_run(args.run_dir, weights=args.weights, device=device)
+    if args.k is not None and args.k < 1:
+        raise AugdiffError(f"--k={args.k} must be a positive integer")
+    try:
+        loaded.model.channel.set_sampling(k=args.k, z0_hat=args.z0_hat)
+    except ValueError:
+        raise AugdiffError(f"--k and --z0-hat apply to cadd models; this run is {loaded.config.method}") from None
     if args.cache and not loaded.model.cacheable:
         raise AugdiffError("--cache is exact only for models without time conditioning or latent state (drop --cache)")
     chars, seq_len = loaded.data.get("chars"), int(loaded.data["seq_len"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from augdiff.config import build_config, load_yaml
@@ -11,12 +12,12 @@ from augdiff.train import Trainer
 from augdiff.train.trainer import RESUMABLE_KEYS
 
 # Flags that stand for top-level config keys (the same words, with dashes).
-_FLAG_KEYS = ("method", "data", "model_size", "steps", "batch_size", "seed", "device")
+_FLAG_KEYS = ("method", "data", "model_size", "steps", "batch_size", "seed", "device", "init_from")
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model", description=__doc__)
-    p.add_argument("--method", help="mdlm")
+    p.add_argument("--method", help="mdlm | cadd")
     p.add_argument("--data", help="sawtooth | tokens:PATH.npy | text:PATH")
     p.add_argument("--model-size", help="xxs | xs | tiny | small")
     p.add_argument("--steps", type=int, help="optimizer steps (with --resume: the new total)")
@@ -24,6 +25,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--out", help="run directory to create")
+    p.add_argument("--init-from", metavar="DIR", help="start from the backbone of another run (e.g. MDLM → CADD)")
     p.add_argument("--config", help="YAML file of config keys (flags and key=value override it)")
     p.add_argument(
         "--resume",
@@ -54,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
             raise AugdiffError("--out DIR is required (the run directory to create), or --resume DIR")
         base: dict[str, Any] = load_yaml(args.config) if args.config else {}
         base.update({k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None})
+        if args.init_from:
+            base["init_from"] = str(Path(args.init_from).resolve())
         trainer = Trainer(build_config(base, args.overrides), args.out)
     result = trainer.fit()
     if result.interrupted:

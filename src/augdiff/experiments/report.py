@@ -45,7 +45,7 @@ def plot_train_curves(logs: dict[str, Path], path: Path, references: dict[str, f
     for (label, value), style in zip((references or {}).items(), ("--", ":", "-."), strict=False):
         ax.axhline(value, color="gray", linestyle=style, label=label)
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training NLL per token (nats, ELBO)")
+    ax.set_ylabel("training token loss (ELBO-weighted CE, nats/token)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -103,7 +103,10 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "The oracle knows each sequence's shift s; its value is the closed form (LADD Table 1 prints 0.5075, an "
         "estimate: the per-sequence oracle ranges over 0.5089–0.5099 only). A model without a latent channel "
         "can at best reach the data's entropy per token, −E log p(x)/d with s integrated out exactly "
-        "(quadrature). The paired column compares each model's ELBO with the exact NLL of the same sequences.",
+        "(quadrature). The paired column compares each model's ELBO with the exact NLL of the same sequences. "
+        "For a method with a latent channel (cadd, and later co-ladd / di-ladd) this is the token term given the "
+        "latent, which carries information about x itself: it can fall below the oracle and is not a likelihood "
+        "of x (LADD reports Co-LADD's the same way).",
         "## SWD against sampling steps (Figure 2)\n\n" + _table(["method"] + [str(s) for s in steps], swd_rows),
         "The noise floor compares validation data with fresh data; the factorized row samples every token "
         "independently from its exact marginal, which is what any masked sampler produces in one step.",

@@ -94,8 +94,8 @@ PRESETS: dict[str, SawtoothPreset] = {
     ),
 }
 
-# The authors' backbone per method: MDLM hidden 64 / 4 layers / 4 heads.
-_MODEL_SIZE = {"mdlm": "xs"}
+# The authors' backbone per method: MDLM hidden 64 / 4 layers / 4 heads; CADD shares MDLM's backbone.
+_MODEL_SIZE = {"mdlm": "xs", "cadd": "xs"}
 
 
 def method_config(method: str, preset: SawtoothPreset, *, seed: int = 0, device: str = "auto") -> TrainConfig:

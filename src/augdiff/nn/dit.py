@@ -115,6 +115,10 @@ class DiT(nn.Module):
         """The token embedding table applied to ids ``[B, L]`` → ``[B, L, D]``."""
         return self.embed(x)
 
+    def embedding_weight(self) -> Tensor:
+        """The token embedding table ``[vocab_size, D]`` (CADD's :math:`w_\theta`)."""
+        return self.embed.weight
+
     def forward(self, x_t: Tensor | None, t: Tensor, input_embeds: Tensor | None = None) -> Tensor:
         """Logits ``[B, L, vocab_size]`` for tokens ``x_t`` ``[B, L]`` at times ``t`` ``[B]``.
 

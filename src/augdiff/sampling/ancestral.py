@@ -28,6 +28,7 @@ class Denoiser(Protocol):
 
     mask_id: int
     cacheable: bool
+    particles: int  # network rows per sequence in one evaluation (CADD's K latent draws; 1 otherwise)
 
     def init_state(self, x_T: Tensor, generator: torch.Generator | None = None) -> Any: ...
 
@@ -45,7 +46,7 @@ class SampleOutput:
         intermediates: ``x_t`` at the start and after every step (T+1 tensors) when asked for, plus the
             result of the final denoise step when it had masks to resolve.
         nfe: batched network evaluations.
-        rows_evaluated: sequences pushed through the network (the cache saves these).
+        rows_evaluated: network rows evaluated, i.e. sequences × particles (the cache saves these).
     """
 
     x: Tensor
@@ -176,7 +177,7 @@ class AncestralSampler:
             return log_p, 0
         if log_p is None or bool(stale.all()):
             t_batch = torch.full((x.shape[0],), t, device=x.device)
-            return self.denoiser.x0_log_probs(x, t_batch, state), x.shape[0]
+            return self.denoiser.x0_log_probs(x, t_batch, state), x.shape[0] * self.denoiser.particles
         idx = stale.nonzero().squeeze(-1)
         t_rows = torch.full((idx.numel(),), t, device=x.device)
         # The cache is only allowed for stateless denoisers, so the state needs no slicing here.

@@ -27,11 +27,12 @@ from augdiff.errors import AugdiffError
 from augdiff.files import ensure_dir, write_text_atomic
 from augdiff.methods import build_model
 from augdiff.processes import sample_times
+from augdiff.runtime import configure_device
 from augdiff.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from augdiff.train.ema import EMA
 from augdiff.train.logging import MetricsLogger
 
-__all__ = ["Trainer", "TrainResult", "resolve_device", "lr_at", "RESUMABLE_KEYS"]
+__all__ = ["Trainer", "TrainResult", "resolve_device", "lr_at", "load_backbone", "RESUMABLE_KEYS"]
 
 # Stream ids that keep the seeded generators of one step independent of each other.
 _TIMES, _MASKS = 4, 5
@@ -76,6 +77,28 @@ def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def load_backbone(model: torch.nn.Module, path: str, vocab_size: int) -> None:
+    """Start from the (EMA) backbone of another run, e.g. MDLM weights for CADD fine-tuning (CADD App. C.1).
+
+    Only the network is loaded; a channel's own parameters (CADD's concat projection) start fresh.
+    """
+    ckpt = load_checkpoint(path)
+    if int(ckpt.meta["data"].get("vocab_size", -1)) != vocab_size:
+        raise AugdiffError(
+            f"--init-from {path}: trained on a vocabulary of {ckpt.meta['data'].get('vocab_size')} "
+            f"tokens, this run has {vocab_size} (use the same data)"
+        )
+    state = {k.removeprefix("network."): v for k, v in ckpt.ema.items() if k.startswith("network.")}
+    try:
+        model.network.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise AugdiffError(
+            f"--init-from {path}: its backbone does not fit this model ({first[:90]}); use the "
+            "same model_size and model.* settings"
+        ) from None
+
+
 @contextlib.contextmanager
 def _stop_on_sigint(trainer: Trainer) -> Iterator[None]:
     """First Ctrl-C asks the loop to stop after the current step (it then saves); a second one interrupts at once."""
@@ -104,16 +127,21 @@ class Trainer:
         >>> Trainer(cfg, "runs/demo").fit()
     """
 
-    def __init__(self, cfg: TrainConfig, run_dir: str | Path, dataset: TokenDataset | None = None) -> None:
+    def __init__(
+        self, cfg: TrainConfig, run_dir: str | Path, dataset: TokenDataset | None = None, *, load_init: bool = True
+    ) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise AugdiffError(f"--out {self.run_dir}: exists and is not a directory (choose another path)")
         self.dataset = dataset if dataset is not None else make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size)
         self.device = resolve_device(cfg.device)
+        configure_device(self.device)
         self.amp_dtype = _amp_dtype(cfg.precision, self.device)
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg, self.dataset.vocab_size).to(self.device)
+        if cfg.init_from and load_init:
+            load_backbone(self.model, cfg.init_from, self.dataset.vocab_size)
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
@@ -161,7 +189,7 @@ class Trainer:
             raise AugdiffError(f"--steps {cfg.steps}: the run is already at step {step} (give a larger --steps)")
         # The data description stores absolute paths and the vocabulary: the run resumes from any directory,
         # and a corpus that changed under it is refused rather than silently re-indexed.
-        trainer = cls(cfg, run_dir, dataset=make_dataset(data["spec"], like=data))
+        trainer = cls(cfg, run_dir, dataset=make_dataset(data["spec"], like=data), load_init=False)
         try:
             trainer.model.load_state_dict(ckpt.model)
             trainer.ema.load_state_dict({k: v.to(trainer.device) for k, v in ckpt.ema.items()}, state["ema_updates"])

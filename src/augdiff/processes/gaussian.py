@@ -1,0 +1,83 @@
+r"""The Gaussian latent process of CADD: forward marginal, reverse bridge, and the continuous-KL weight.
+
+For any path :math:`z_t = a_t z_0 + b_t \varepsilon` (:mod:`augdiff.schedules.gaussian`), the Markov forward
+kernel with these marginals is, for s < t,
+
+.. math::
+
+    q(z_t \mid z_s) = \mathcal N\big(a_{t|s} z_s,\ \sigma^2_{t|s} I\big),\qquad
+    a_{t|s} = a_t / a_s,\quad \sigma^2_{t|s} = b_t^2 - a_{t|s}^2 b_s^2,
+
+and Bayes' rule gives the bridge :math:`q(z_s \mid z_t, z_0) = \mathcal N(\tilde\mu, \tilde\beta I)` with
+
+.. math::
+
+    \tilde\beta = \frac{\sigma^2_{t|s}\, b_s^2}{b_t^2},\qquad
+    \tilde\mu = \frac{a_s\,\sigma^2_{t|s}}{b_t^2}\, z_0 + \frac{a_{t|s}\, b_s^2}{b_t^2}\, z_t .
+
+For VP paths (:math:`a^2 + b^2 = 1`, :math:`a_{t|s}^2 = \gamma_t`) this is exactly CADD Eq 17. For the
+flow-matching path (a = 1−t, b = t) it gives :math:`a_{t|s} = \tfrac{1-t}{1-s}`,
+:math:`\sigma^2_{t|s} = t^2 - \big(\tfrac{(1-t)s}{1-s}\big)^2`, which the paper does not print.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from augdiff.schedules.gaussian import GaussianSchedule
+
+__all__ = ["gaussian_forward", "gaussian_bridge", "continuous_kl_weight"]
+
+
+def _col(value: Tensor, like: Tensor) -> Tensor:
+    """Per-sequence ``[B]`` (or scalar) coefficients shaped to broadcast against ``like`` ``[B, ...]``."""
+    value = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    return value.reshape(value.shape + (1,) * (like.dim() - value.dim()))
+
+
+def gaussian_forward(z0: Tensor, t: Tensor, schedule: GaussianSchedule, eps: Tensor) -> Tensor:
+    r""":math:`z_t = a_t z_0 + b_t \varepsilon` — the masked-position marginal of CADD Eq 11 (Prop. 1).
+
+    Args:
+        z0: clean embeddings ``[B, L, D]``.
+        t: times ``[B]``.
+        eps: standard normal noise shaped like ``z0``.
+    """
+    return _col(schedule.signal(t), z0) * z0 + _col(schedule.noise(t), z0) * eps
+
+
+def gaussian_bridge(
+    z_t: Tensor, z0: Tensor, t: Tensor | float, s: Tensor | float, schedule: GaussianSchedule
+) -> tuple[Tensor, Tensor]:
+    r"""Mean and variance of :math:`q(z_s \mid z_t, z_0)` for s < t (CADD Eq 16–17, any Gaussian path).
+
+    Args:
+        z_t: latents at time t ``[B, ..., D]``.
+        z0: the clean latent (or its estimate :math:`\hat z_0`, Eq 21) of the same shape.
+        t, s: current and next time, scalars or ``[B]``.
+
+    Returns:
+        ``(mean, var)``: mean shaped like ``z_t``; variance broadcastable to it (one value per sequence).
+    """
+    t = torch.as_tensor(t, dtype=torch.float64)
+    s = torch.as_tensor(s, dtype=torch.float64)
+    a_t, b_t = schedule.signal(t), schedule.noise(t)
+    a_s, b_s = schedule.signal(s), schedule.noise(s)
+    a_ts = a_t / a_s
+    var_ts = (b_t**2 - a_ts**2 * b_s**2).clamp_min(0.0)
+    var = var_ts * b_s**2 / b_t**2
+    coef_z0 = a_s * var_ts / b_t**2
+    coef_zt = a_ts * b_s**2 / b_t**2
+    mean = _col(coef_z0, z_t) * z0 + _col(coef_zt, z_t) * z_t
+    return mean, _col(var, z_t)
+
+
+def continuous_kl_weight(t: Tensor, schedule: GaussianSchedule) -> Tensor:
+    r"""Continuous-time limit of CADD Eq 19's weight on :math:`\|z_0 - \hat z_0\|^2`.
+
+    Summing Eq 19's per-step :math:`a_t^2 / (2\tilde\beta_t)` over a grid whose spacing goes to 0 gives the
+    Gaussian ELBO of Kingma et al. 2021: :math:`\int -\tfrac12 \mathrm{SNR}'(t)\, \|z_0 - \hat z_0\|^2\, dt`
+    with :math:`\mathrm{SNR} = a^2/b^2` (and ρ_keep → 1). Returns :math:`-\tfrac12 \mathrm{SNR}'(t)` ``[B]``.
+    """
+    return -0.5 * schedule(t).d_snr
