@@ -32,6 +32,7 @@ __all__ = [
     "DiffusionConfig",
     "OptimConfig",
     "CADDConfig",
+    "LADDConfig",
     "TrainConfig",
     "build_config",
     "config_to_dict",
@@ -80,6 +81,37 @@ class CADDConfig:
 
 
 @dataclass
+class LADDConfig:
+    """Co-LADD / Di-LADD latent channel (``method: co-ladd | di-ladd``); names follow LADD §3, App. C–E."""
+
+    stage: int = 1
+    latent_len: int = 1
+    latent_dim: int = 32
+    encoder: str = "dit"
+    encoder_path: str | None = None
+    encoder_size: str = "xxs"
+    pool: str = "last"
+    encoder_noise: float = 0.0
+    normalize: bool = True
+    schedule: str = "auto"
+    codebook_size: int = 512
+    vq_decay: float = 0.99
+    commitment_weight: float = 0.25
+    dead_code_threshold: int = 2
+    kmeans_init: bool = True
+    lambda_x: float = 1.0
+    lambda_y: float = 1.0
+    latent_weighting: str = "constant"
+    p_cf: float = 0.1
+    p_drop: float = 0.0
+    independent_t: bool = False
+    p_seq: float = 0.5
+    prior: str = "auto"
+    prior_hidden: int = 128
+    prior_layers: int = 3
+
+
+@dataclass
 class OptimConfig:
     """AdamW with linear warm-up then constant learning rate, gradient clipping and weight EMA."""
 
@@ -117,13 +149,14 @@ class TrainConfig:
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     cadd: CADDConfig = field(default_factory=CADDConfig)
+    ladd: LADDConfig = field(default_factory=LADDConfig)
 
     def __post_init__(self) -> None:
         _validate(self)
 
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "method": ("mdlm", "cadd"),
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "method": ("mdlm", "cadd", "co-ladd", "di-ladd"),
     "model_size": ("xxs", "xs", "tiny", "small"),
     "precision": ("auto", "fp32", "bf16"),
     "diffusion.schedule": ("linear", "loglinear", "polynomial", "geometric", "cosine"),
@@ -131,6 +164,13 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "cadd.schedule": ("flow", "vp-linear", "vp-cosine", "vp-sqrt"),
     "cadd.fusion": ("add", "concat", "reweight"),
     "cadd.z0_hat": ("hard", "soft"),
+    "ladd.stage": (1, 2),
+    "ladd.encoder": ("dit", "pretrained"),
+    "ladd.encoder_size": ("xxs", "xs", "tiny", "small"),
+    "ladd.pool": ("last", "none", "mean", "patch"),
+    "ladd.schedule": ("auto", "vp-sqrt", "vp-linear", "vp-cosine", "linear", "loglinear", "polynomial", "cosine"),
+    "ladd.latent_weighting": ("constant", "elbo"),
+    "ladd.prior": ("auto", "mlp", "dit"),
 }
 MAX_VOCAB = 10_000_000
 
@@ -163,6 +203,20 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optim.ema_decay": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
     "cadd.mse_weight": (lambda v: 0.0 <= v < math.inf, "≥ 0 (0: cross-entropy only)"),
     "cadd.k": (lambda v: v >= 1, _POSITIVE_INT),
+    "ladd.latent_len": (lambda v: v >= 1, _POSITIVE_INT),
+    "ladd.latent_dim": (lambda v: v >= 1, _POSITIVE_INT),
+    "ladd.encoder_noise": (lambda v: 0.0 <= v < math.inf, "≥ 0"),
+    "ladd.codebook_size": (lambda v: v >= 2, "an integer ≥ 2"),
+    "ladd.vq_decay": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
+    "ladd.commitment_weight": (lambda v: 0.0 <= v < math.inf, "≥ 0"),
+    "ladd.dead_code_threshold": (lambda v: v >= 0, "≥ 0 (0 turns dead-code replacement off)"),
+    "ladd.lambda_x": (lambda v: 0.0 <= v < math.inf, "≥ 0"),
+    "ladd.lambda_y": (lambda v: 0.0 <= v < math.inf, "≥ 0"),
+    "ladd.p_cf": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "ladd.p_drop": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "ladd.p_seq": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "ladd.prior_hidden": (lambda v: v >= 1, _POSITIVE_INT),
+    "ladd.prior_layers": (lambda v: v >= 1, _POSITIVE_INT),
 }
 
 
@@ -170,7 +224,7 @@ def _validate(cfg: TrainConfig) -> None:
     for key, allowed in _CHOICES.items():
         value = _get(cfg, key)
         if value not in allowed:
-            raise AugdiffError(f"{key}={value!r} is not known (choose one of: {', '.join(allowed)})")
+            raise AugdiffError(f"{key}={value!r} is not known (choose one of: {', '.join(map(str, allowed))})")
     for key, (test, what) in _RULES.items():
         value = _get(cfg, key)
         if not test(value):
@@ -180,11 +234,36 @@ def _validate(cfg: TrainConfig) -> None:
             f"batch_size={cfg.batch_size} is not divisible by grad_accum={cfg.grad_accum} "
             "(batch_size is the global batch; pick a multiple of grad_accum)"
         )
+    _validate_ladd(cfg)
     d = cfg.diffusion
     if not d.geometric_sigma_max > d.geometric_sigma_min:
         raise AugdiffError(
             f"diffusion.geometric_sigma_max={d.geometric_sigma_max} must exceed "
             f"diffusion.geometric_sigma_min={d.geometric_sigma_min}"
+        )
+
+
+_CO_SCHEDULES = ("auto", "vp-sqrt", "vp-linear", "vp-cosine")
+
+
+def _validate_ladd(cfg: TrainConfig) -> None:
+    if cfg.method not in ("co-ladd", "di-ladd"):
+        return
+    lc = cfg.ladd
+    co = cfg.method == "co-ladd"
+    if co != (lc.schedule in _CO_SCHEDULES) and lc.schedule != "auto":
+        allowed = _CO_SCHEDULES if co else ("auto", "linear", "loglinear", "polynomial", "cosine")
+        raise AugdiffError(
+            f"ladd.schedule={lc.schedule!r} does not fit {cfg.method} (choose one of: {', '.join(allowed)})"
+        )
+    if lc.encoder == "pretrained" and lc.stage == 1:
+        raise AugdiffError("ladd.encoder=pretrained is frozen, so there is no stage 1: train with ladd.stage=2")
+    if lc.encoder == "pretrained" and lc.p_drop > 0:
+        raise AugdiffError("ladd.p_drop blanks the inputs of a trainable encoder: use it with ladd.encoder=dit")
+    if lc.pool == "none" and cfg.seq_len is not None and lc.latent_len != cfg.seq_len:
+        raise AugdiffError(
+            f"ladd.pool=none keeps one latent per token, so ladd.latent_len={lc.latent_len} must equal "
+            f"seq_len={cfg.seq_len} (or choose ladd.pool=mean|patch)"
         )
 
 

@@ -5,18 +5,28 @@ MDLM is the empty channel on a DiT; CADD, Co-LADD and Di-LADD add their channel 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from torch import Tensor, nn
+
 from augdiff.channels import LatentChannel, NoChannel
 from augdiff.channels.cadd import CADDChannel
 from augdiff.config import TrainConfig
 from augdiff.errors import AugdiffError
 from augdiff.model import DiffusionModel
 from augdiff.nn import DiT, DiTConfig, model_shape
+from augdiff.nn.latent import LatentDenoiser, LatentEncoder
+from augdiff.nn.mmdit import MMDiT, MMDiTConfig
 from augdiff.schedules import MaskSchedule, make_mask_schedule
 from augdiff.schedules.gaussian import make_gaussian_schedule
 
-__all__ = ["METHODS", "build_model", "build_channel", "build_schedule", "build_network_config"]
+Decode = Callable[[Tensor], list[str]]
 
-METHODS = ("mdlm", "cadd")
+__all__ = ["METHODS", "LADD_METHODS", "build_model", "build_channel", "build_schedule", "build_network_config"]
+
+METHODS = ("mdlm", "cadd", "co-ladd", "di-ladd")
+LADD_METHODS = ("co-ladd", "di-ladd")
 
 
 def build_schedule(cfg: TrainConfig) -> MaskSchedule:
@@ -48,10 +58,19 @@ def build_network_config(cfg: TrainConfig, vocab_size: int) -> DiTConfig:
     )
 
 
-def build_channel(cfg: TrainConfig, schedule: MaskSchedule, vocab_size: int, hidden_size: int) -> LatentChannel:
+def build_channel(
+    cfg: TrainConfig,
+    schedule: MaskSchedule,
+    vocab_size: int,
+    hidden_size: int,
+    seq_len: int | None = None,
+    decode: Decode | None = None,
+) -> LatentChannel:
     """The latent channel of ``cfg.method``: the only part that differs between methods."""
     if cfg.method == "mdlm":
         return NoChannel()
+    if cfg.method in LADD_METHODS:
+        return build_ladd_channel(cfg, vocab_size, seq_len, decode)
     c = cfg.cadd
     return CADDChannel(
         make_gaussian_schedule(c.schedule),
@@ -66,13 +85,99 @@ def build_channel(cfg: TrainConfig, schedule: MaskSchedule, vocab_size: int, hid
     )
 
 
-def build_model(cfg: TrainConfig, vocab_size: int) -> DiffusionModel:
-    """The model of ``cfg.method`` over ``vocab_size`` data tokens."""
+def _latent_head_width(cfg: TrainConfig) -> int:
+    """Co-LADD predicts ŷ_0 (width d′); Di-LADD predicts logits over the codes and the latent mask."""
+    return cfg.ladd.latent_dim if cfg.method == "co-ladd" else cfg.ladd.codebook_size + 1
+
+
+def _encoder(cfg: TrainConfig, vocab_size: int, seq_len: int | None, decode: Decode | None) -> nn.Module:
+    lc = cfg.ladd
+    if lc.encoder == "pretrained":
+        from augdiff.nn.pretrained import PretrainedEncoder  # sentence-transformers is only needed here
+
+        if decode is None:
+            raise AugdiffError("ladd.encoder=pretrained reads text: use text data (text:PATH), not token ids")
+        return PretrainedEncoder(lc.encoder_path, lc.latent_len, lc.latent_dim, decode)
+    length = seq_len if seq_len is not None else cfg.seq_len
+    if lc.pool in ("none", "patch") and length is None:
+        raise AugdiffError(f"ladd.pool={lc.pool} needs the sequence length: set seq_len")
+    try:
+        return LatentEncoder(
+            vocab_size, length or lc.latent_len, lc.latent_len, lc.latent_dim, model_shape(lc.encoder_size), lc.pool
+        )
+    except ValueError as exc:
+        raise AugdiffError(f"ladd.pool={lc.pool}: {exc}") from None
+
+
+def build_ladd_channel(cfg: TrainConfig, vocab_size: int, seq_len: int | None, decode: Decode | None) -> LatentChannel:
+    """Co-LADD or Di-LADD: encoder, latent-only denoiser and the latent process (LADD §3, App. C–D)."""
+    from augdiff.channels.co_ladd import CoLADDChannel
+    from augdiff.channels.di_ladd import DiLADDChannel
+
+    lc = cfg.ladd
+    kind = lc.prior if lc.prior != "auto" else ("mlp" if lc.latent_len == 1 else "dit")
+    prior = LatentDenoiser(
+        lc.latent_len, lc.latent_dim, _latent_head_width(cfg), kind, lc.prior_hidden, lc.prior_layers
+    )
+    common: dict[str, Any] = dict(
+        mask_id=vocab_size,
+        stage=lc.stage,
+        lambda_x=lc.lambda_x,
+        lambda_y=lc.lambda_y,
+        p_cf=lc.p_cf,
+        p_drop=lc.p_drop,
+        independent_t=lc.independent_t,
+        p_seq=lc.p_seq,
+        latent_weighting=lc.latent_weighting,
+    )
+    encoder = _encoder(cfg, vocab_size, seq_len, decode)
+    if cfg.method == "co-ladd":
+        schedule = make_gaussian_schedule("vp-sqrt" if lc.schedule == "auto" else lc.schedule)
+        return CoLADDChannel(encoder, prior, schedule, normalize=lc.normalize, encoder_noise=lc.encoder_noise, **common)
+    return DiLADDChannel(
+        encoder,
+        prior,
+        make_mask_schedule("linear" if lc.schedule == "auto" else lc.schedule),
+        latent_dim=lc.latent_dim,
+        codebook_size=lc.codebook_size,
+        vq_decay=lc.vq_decay,
+        commitment_weight=lc.commitment_weight,
+        dead_code_threshold=lc.dead_code_threshold,
+        kmeans_init=lc.kmeans_init,
+        **common,
+    )
+
+
+def build_network(cfg: TrainConfig, vocab_size: int) -> nn.Module:
+    """A DiT, or for LADD the MM-DiT joint denoiser with a latent stream (App. D)."""
+    net_cfg = build_network_config(cfg, vocab_size)
+    if cfg.method not in LADD_METHODS:
+        return DiT(net_cfg)
+    lc = cfg.ladd
+    fields = {k: getattr(net_cfg, k) for k in ("hidden_size", "n_layers", "n_heads", "mlp_ratio", "dropout")}
+    return MMDiT(
+        MMDiTConfig(
+            vocab_size=net_cfg.vocab_size,
+            latent_len=lc.latent_len,
+            latent_in=lc.latent_dim,
+            latent_out=_latent_head_width(cfg),
+            time_conditioning=net_cfg.time_conditioning,
+            **fields,
+        )
+    )
+
+
+def build_model(
+    cfg: TrainConfig, vocab_size: int, seq_len: int | None = None, decode: Decode | None = None
+) -> DiffusionModel:
+    """The model of ``cfg.method`` over ``vocab_size`` data tokens.
+
+    ``seq_len`` (the data's length) and ``decode`` (ids → texts) are needed only by LADD encoders that pool
+    by patches or read text (the pretrained sentence encoder).
+    """
     if cfg.method not in METHODS:
         raise AugdiffError(f"method={cfg.method!r} is not known (choose one of: {', '.join(METHODS)})")
-    net_cfg = build_network_config(cfg, vocab_size)
+    network = build_network(cfg, vocab_size)
     schedule = build_schedule(cfg)
-    channel = build_channel(cfg, schedule, vocab_size, net_cfg.hidden_size)
-    return DiffusionModel(
-        DiT(net_cfg), schedule, vocab_size, channel=channel, loss_weighting=cfg.diffusion.loss_weighting
-    )
+    channel = build_channel(cfg, schedule, vocab_size, network.cfg.hidden_size, seq_len, decode)
+    return DiffusionModel(network, schedule, vocab_size, channel=channel, loss_weighting=cfg.diffusion.loss_weighting)

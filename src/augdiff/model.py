@@ -6,13 +6,12 @@ denoiser the samplers call (:class:`augdiff.sampling.Denoiser`).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from augdiff.channels import LatentChannel, NoChannel, ReverseStep
+from augdiff.channels import ChannelInput, LatentChannel, NoChannel, ReverseStep
 from augdiff.losses import LossOutput, masked_diffusion_nll
 from augdiff.processes import forward_mask, subs_log_probs
 from augdiff.schedules import MaskSchedule
@@ -69,8 +68,17 @@ class DiffusionModel(nn.Module):
 
     def x0_logits(self, x_t: Tensor, t: Tensor, input_embeds: Tensor | None = None) -> Tensor:
         """SUBS log-probabilities of the clean tokens ``[B, L, V]``."""
-        logits = self.network(x_t, t, input_embeds=input_embeds)
-        return subs_log_probs(logits, x_t, self.mask_id)
+        return self._forward(x_t, t, ChannelInput(input_embeds=input_embeds))[0]
+
+    def _forward(self, x_t: Tensor, t: Tensor, inputs: ChannelInput) -> tuple[Tensor, Tensor | None]:
+        """SUBS log-probabilities and, for a two-stream network, its latent head."""
+        if inputs.latent is None:
+            logits, head = self.network(x_t, t, input_embeds=inputs.input_embeds), None
+        else:
+            logits, head = self.network(
+                x_t, t, input_embeds=inputs.input_embeds, latent=inputs.latent, latent_t=inputs.latent_t
+            )
+        return subs_log_probs(logits, x_t, self.mask_id), head
 
     def loss(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> LossOutput:
         """Monte-Carlo loss on clean tokens ``x0`` ``[B, L]`` at times ``t`` ``[B]``.
@@ -81,16 +89,16 @@ class DiffusionModel(nn.Module):
         sched = self.schedule(t)
         x_t = forward_mask(x0, sched.alpha_t, self.mask_id, generator)
         inputs = self.channel.train_input(self.network, x0, x_t, t, generator)
-        log_p = self.x0_logits(x_t, t, inputs.input_embeds)
+        log_p, head = self._forward(x_t, t, inputs)
         elbo_terms = masked_diffusion_nll(log_p, x0, x_t, sched.elbo_weight, self.mask_id)
         if self.loss_weighting == "elbo":
             train_terms = elbo_terms
         else:
             train_terms = masked_diffusion_nll(log_p, x0, x_t, torch.ones_like(t), self.mask_id)
         n_tokens = x0.numel()
-        loss = train_terms.sum() / n_tokens
+        loss = self.channel.token_weight * train_terms.sum() / n_tokens
         metrics = {"masked_fraction": (x_t == self.mask_id).float().mean().detach()}
-        extra = self.channel.extra_loss(self.network, inputs, log_p, x0, x_t, t, self.loss_weighting)
+        extra = self.channel.extra_loss(self.network, inputs, log_p, x0, x_t, t, self.loss_weighting, head, generator)
         if extra is not None:
             loss = loss + extra
             metrics["channel_loss"] = extra.detach()
@@ -102,17 +110,16 @@ class DiffusionModel(nn.Module):
         return self.channel.init_state(self.network, x_T, generator)
 
     def x0_log_probs(self, x_t: Tensor, t: Tensor, state: Any = None) -> Tensor:
-        """log p(x_0 | x_t, state) ``[B, L, V]``; with K latent particles, the log of their mean probability
-        (CADD Eq 5), from one forward pass over B·K rows."""
+        """log p(x_0 | x_t, state) ``[B, L, V]`` from one forward pass over all the rows the channel asks for:
+        CADD's K particles (averaged in probability, Eq 5) or LADD's conditional + unconditional rows."""
         inputs = self.channel.sample_input(self.network, x_t, state)
-        k = 1 if inputs.input_embeds is None else inputs.input_embeds.shape[0] // x_t.shape[0]
-        x_rep = x_t.repeat_interleave(k, dim=0) if k > 1 else x_t
-        t_rep = t.repeat_interleave(k, dim=0) if k > 1 else t
-        log_p = self.x0_logits(x_rep, t_rep, inputs.input_embeds)
-        if k == 1:
-            return log_p
+        stream = inputs.input_embeds if inputs.input_embeds is not None else inputs.latent
         b = x_t.shape[0]
-        return torch.logsumexp(log_p.view(b, k, *log_p.shape[1:]), dim=1) - math.log(k)
+        r = 1 if stream is None else stream.shape[0] // b
+        x_rep = x_t.repeat_interleave(r, dim=0) if r > 1 else x_t
+        t_rep = t.repeat_interleave(r, dim=0) if r > 1 else t
+        log_p, head = self._forward(x_rep, t_rep, inputs)
+        return self.channel.combine(log_p.view(b, r, *log_p.shape[1:]), head, state)
 
     def update_state(self, state: Any, step: ReverseStep, generator: torch.Generator | None = None) -> Any:
         return self.channel.update_state(self.network, state, step, generator)

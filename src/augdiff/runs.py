@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from augdiff.config import TrainConfig, config_from_dict
+from augdiff.data.tokens import decode_chars
 from augdiff.errors import AugdiffError
 from augdiff.methods import build_model
 from augdiff.model import DiffusionModel
@@ -41,7 +42,9 @@ def load_run(path: str | Path, *, weights: str = "ema", device: torch.device | s
     try:
         cfg = config_from_dict(ckpt.meta["config"])
         data = dict(ckpt.meta["data"])
-        model = build_model(cfg, int(data["vocab_size"]))
+        chars = data.get("chars")
+        decode = (lambda x: [decode_chars(chars, row) for row in x]) if chars is not None else None
+        model = build_model(cfg, int(data["vocab_size"]), data.get("seq_len"), decode)
     except (KeyError, TypeError) as exc:
         raise AugdiffError(f"{ckpt.path}: checkpoint metadata lacks {exc} (a damaged or foreign checkpoint)") from None
     state = ckpt.ema if weights == "ema" else ckpt.model

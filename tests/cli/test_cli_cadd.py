@@ -53,7 +53,7 @@ def test_cadd_fine_tunes_from_mdlm_and_samples_with_k_draws(tmp_path, corpus, md
         assert np.load(npy).shape == (4, 24)
     capsys.readouterr()
     assert main(["sample", str(mdlm_text), "--k", "2", "--out", str(tmp_path / "x.npy")]) == 2
-    assert "apply to cadd models" in capsys.readouterr().err
+    assert "--k is a sampling option of cadd models; this run is mdlm" in capsys.readouterr().err
 
 
 def test_init_from_starts_at_the_mdlm_weights(tmp_path, corpus, mdlm_text):
@@ -105,7 +105,7 @@ def test_init_from_a_mismatched_run_is_refused(tmp_path, corpus, mdlm_text, caps
         )
         == 2
     )
-    assert "does not fit this model" in capsys.readouterr().err and not out.exists()
+    assert "do not fit this model" in capsys.readouterr().err and not out.exists()
 
 
 def test_probe_prints_predictions_per_noise_level(tmp_path, corpus, capsys):

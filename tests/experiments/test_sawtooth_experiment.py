@@ -34,3 +34,20 @@ def test_run_sawtooth_reports_cadd_next_to_mdlm(tmp_path):
     assert set(results["methods"]) == {"mdlm", "cadd"}
     assert set(results["methods"]["cadd"]["swd"]) == {str(s) for s in SAMPLING_STEPS}
     assert "| cadd |" in (out / "report.md").read_text()
+
+
+def test_run_sawtooth_trains_both_ladd_stages_and_reports_both_inference_modes(tmp_path):
+    out = tmp_path / "exp"
+    assert main(["run", "sawtooth", "--preset", "smoke", "--out", str(out), "--methods", "co-ladd,di-ladd"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    names = {"co-ladd-joint", "co-ladd-seq", "di-ladd-joint", "di-ladd-seq"}
+    assert set(results["methods"]) == names
+    for name in names:
+        res = results["methods"][name]
+        assert res["stage1_steps"] == PRESETS["smoke"].ladd_stage1_steps
+        assert res["train_steps"] == PRESETS["smoke"].ladd_stage1_steps + PRESETS["smoke"].ladd_stage2_steps
+        assert set(res["swd"]) == {str(s) for s in SAMPLING_STEPS}
+    # the two modes of one model differ in the latent they condition on, so their NLL estimates differ
+    assert results["methods"]["co-ladd-joint"]["recon_nll"] != results["methods"]["co-ladd-seq"]["recon_nll"]
+    for run in ("co-ladd-stage1", "co-ladd", "di-ladd-stage1", "di-ladd"):
+        assert (out / run / "checkpoints" / "latest").exists()

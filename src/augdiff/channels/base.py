@@ -22,10 +22,14 @@ class ChannelInput:
 
     Attributes:
         input_embeds: embeddings ``[B, L, D]`` replacing the token embedding, or ``None`` to embed ``x_t``.
+        latent: a second input stream ``[B, L′, d′]`` for a two-stream network (LADD's MM-DiT), or ``None``.
+        latent_t: the latent stream's time ``[B]``.
         context: what the channel needs again after the forward pass (e.g. the clean latents z_0).
     """
 
     input_embeds: Tensor | None = None
+    latent: Tensor | None = None
+    latent_t: Tensor | None = None
     context: dict[str, Any] = field(default_factory=dict)
 
 
@@ -56,6 +60,8 @@ class LatentChannel(nn.Module, ABC):
 
     name: str = "abstract"
     stateless: bool = True
+    #: λ_x of LADD Eq 14, the weight of the token loss (1 for every other method).
+    token_weight: float = 1.0
 
     @abstractmethod
     def train_input(
@@ -72,9 +78,19 @@ class LatentChannel(nn.Module, ABC):
         x_t: Tensor,
         t: Tensor,
         weighting: str,
+        head: Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> Tensor | None:
-        """An extra training loss per token computed after the forward pass (``None``: nothing to add)."""
+        """An extra training loss computed after the forward pass (``None``: nothing to add).
+
+        ``head`` is the network's second output (LADD's latent head) when it has one.
+        """
         return None
+
+    def combine(self, log_p: Tensor, head: Tensor | None, state: Any) -> Tensor:
+        """Reduce the R rows evaluated per sequence, ``[B, R, L, V]``, to ``[B, L, V]`` (R = 1 here)."""
+        assert log_p.shape[1] == 1, "this channel evaluates one row per sequence"
+        return log_p[:, 0]
 
     def num_particles(self) -> int:
         """Latent draws per sequence that one sampling forward pass evaluates (CADD's K; 1 otherwise)."""

@@ -18,7 +18,9 @@ it (the table then learns only through :math:`z_{disc}`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -138,6 +140,8 @@ class CADDChannel(LatentChannel):
         x_t: Tensor,
         t: Tensor,
         weighting: str,
+        head: Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> Tensor | None:
         r"""Eq 19's :math:`\|z_0 - \hat z_0\|^2` on masked positions, weighted by its continuous-time limit
         :math:`-\tfrac12\mathrm{SNR}'(t)` (``elbo``) or 1 (``constant``), times ``mse_weight``; per token."""
@@ -151,6 +155,10 @@ class CADDChannel(LatentChannel):
     # -- sampling ------------------------------------------------------------------------------------------
     def num_particles(self) -> int:
         return self.k
+
+    def combine(self, log_p: Tensor, head: Tensor | None, state: Any) -> Tensor:
+        """CADD Eq 5: π = mean over the K particles of p_θ(x_0 | x_t, z_t^(k)), in probability space."""
+        return torch.logsumexp(log_p, dim=1) - math.log(log_p.shape[1])
 
     def set_sampling(self, *, k: int | None = None, z0_hat: str | None = None) -> None:
         """Sampling-time options: K particles and the ẑ_0 estimate (both also config keys ``cadd.*``)."""

@@ -1,4 +1,4 @@
-"""augdiff command line: train, sample, eval, run, bench, probe.
+"""augdiff command line: train, sample, eval, run, bench, probe, flops.
 
 Every user error is one line on stderr and exit code 2; flags, YAML keys and Python fields share names.
 """
@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from augdiff.cli import bench, evaluate, probe, run, sample, train
+from augdiff.cli import bench, evaluate, flops, probe, run, sample, train
 from augdiff.errors import AugdiffError
 
 __all__ = ["main", "build_parser", "Parser"]
@@ -29,7 +29,7 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     parser = Parser(prog="augdiff", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (train, sample, evaluate, run, bench, probe):
+    for module in (train, sample, evaluate, run, bench, probe, flops):
         module.add_parser(sub)
     return parser
 

@@ -48,6 +48,16 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--k", type=int, default=None, help="cadd: latent draws averaged per step (K, Eq 5)")
     p.add_argument("--z0-hat", choices=("hard", "soft"), default=None, help="cadd: estimate of z0 for the bridge")
+    p.add_argument(
+        "--inference",
+        choices=("joint", "sequential"),
+        default=None,
+        help="co-ladd/di-ladd: denoise latent and tokens together, or the latent first (default: joint)",
+    )
+    p.add_argument("--lag", type=float, default=None, help="co-ladd/di-ladd: latent lead λ in [0,1] (0 joint, 1 seq)")
+    p.add_argument("--latent-steps", type=int, default=None, help="co-ladd/di-ladd: latent-only steps T_y (λ=1)")
+    p.add_argument("--eta", type=float, default=None, help="co-ladd: DDIM stochasticity η (0 deterministic)")
+    p.add_argument("--guidance", type=float, default=None, help="co-ladd/di-ladd: latent guidance scale w (1: none)")
     p.add_argument("--prefix", help="text every sample starts with (character-level text models)")
     p.add_argument("--weights", choices=("ema", "raw"), default="ema")
     p.add_argument("--seed", type=int, default=0)
@@ -96,16 +106,51 @@ def _write_to(tmp: Path, suffix: str, samples: np.ndarray, chars: str | None) ->
         tmp.write_text(text.lstrip("\n") + ("\n" if chars is not None else ""))
 
 
+_CHANNEL_FLAGS = {
+    "cadd": ("k", "z0_hat"),
+    "co-ladd": ("lag", "latent_steps", "eta", "guidance"),
+    "di-ladd": ("lag", "latent_steps", "guidance"),
+}
+
+
+def set_sampling_options(model: Any, method: str, args: argparse.Namespace) -> None:
+    """Pass the method-specific sampling flags to the model's channel; a flag of another method is an error."""
+    if getattr(args, "inference", None) is not None:
+        if method not in ("co-ladd", "di-ladd"):
+            raise AugdiffError(f"--inference applies to co-ladd and di-ladd models; this run is {method}")
+        if getattr(args, "lag", None) is not None:
+            raise AugdiffError("--inference and --lag both set the latent's lead: give one of them")
+        args.lag = 0.0 if args.inference == "joint" else 1.0
+    if getattr(model.channel, "stage", 2) == 1:
+        raise AugdiffError(
+            "this LADD run is from stage 1: its latent denoisers are untrained; train stage 2 "
+            "(augdiff train --stage 2 --init-from DIR) and sample from that run"
+        )
+    given = {k: getattr(args, k) for ks in _CHANNEL_FLAGS.values() for k in ks if getattr(args, k, None) is not None}
+    foreign = [k for k in given if k not in _CHANNEL_FLAGS.get(method, ())]
+    if foreign:
+        owners = " and ".join(m for m, keys in _CHANNEL_FLAGS.items() if foreign[0] in keys)
+        flag = "--" + foreign[0].replace("_", "-")
+        raise AugdiffError(f"{flag} is a sampling option of {owners} models; this run is {method} (drop {flag})")
+    checks = {
+        "k": (lambda v: v >= 1, "a positive integer"),
+        "latent_steps": (lambda v: v >= 1, "a positive integer"),
+        "lag": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+        "eta": (lambda v: 0.0 <= v < float("inf"), "≥ 0"),
+        "guidance": (lambda v: abs(v) < float("inf"), "a finite number"),
+    }
+    for key, value in given.items():
+        test, what = checks.get(key, (lambda v: True, ""))
+        if not test(value):
+            raise AugdiffError(f"--{key.replace('_', '-')}={value} must be {what}")
+    model.channel.set_sampling(**given)
+
+
 def run(args: argparse.Namespace) -> int:
     out = _check(args)
     device = resolve_device(args.device)
     loaded = load_run(args.run_dir, weights=args.weights, device=device)
-    if args.k is not None and args.k < 1:
-        raise AugdiffError(f"--k={args.k} must be a positive integer")
-    try:
-        loaded.model.channel.set_sampling(k=args.k, z0_hat=args.z0_hat)
-    except ValueError:
-        raise AugdiffError(f"--k and --z0-hat apply to cadd models; this run is {loaded.config.method}") from None
+    set_sampling_options(loaded.model, loaded.config.method, args)
     if args.cache and not loaded.model.cacheable:
         raise AugdiffError("--cache is exact only for models without time conditioning or latent state (drop --cache)")
     chars, seq_len = loaded.data.get("chars"), int(loaded.data["seq_len"])

@@ -17,7 +17,7 @@ _FLAG_KEYS = ("method", "data", "model_size", "steps", "batch_size", "seed", "de
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model", description=__doc__)
-    p.add_argument("--method", help="mdlm | cadd")
+    p.add_argument("--method", help="mdlm | cadd | co-ladd | di-ladd")
     p.add_argument("--data", help="sawtooth | tokens:PATH.npy | text:PATH")
     p.add_argument("--model-size", help="xxs | xs | tiny | small")
     p.add_argument("--steps", type=int, help="optimizer steps (with --resume: the new total)")
@@ -25,7 +25,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--out", help="run directory to create")
-    p.add_argument("--init-from", metavar="DIR", help="start from the backbone of another run (e.g. MDLM → CADD)")
+    p.add_argument("--init-from", metavar="DIR", help="start from another run: MDLM → CADD, or LADD stage 1 → stage 2")
+    p.add_argument(
+        "--stage", type=int, choices=(1, 2), help="ladd.stage: 1 encoder + tokens, 2 frozen encoder + latent"
+    )
     p.add_argument("--config", help="YAML file of config keys (flags and key=value override it)")
     p.add_argument(
         "--resume",
@@ -37,7 +40,9 @@ def add_parser(sub: Any) -> None:
 
 
 def _resume(args: argparse.Namespace) -> Trainer:
-    fixed = [k for k in (*_FLAG_KEYS, "out", "config") if k not in RESUMABLE_KEYS and getattr(args, k) is not None]
+    fixed = [
+        k for k in (*_FLAG_KEYS, "out", "config", "stage") if k not in RESUMABLE_KEYS and getattr(args, k) is not None
+    ]
     if fixed:
         given = ", ".join(f"--{k.replace('_', '-')}" for k in fixed)
         raise AugdiffError(f"--resume continues a run with its saved config; drop {given}")
@@ -58,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         base.update({k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None})
         if args.init_from:
             base["init_from"] = str(Path(args.init_from).resolve())
+        if args.stage is not None:
+            base.setdefault("ladd", {})["stage"] = args.stage
         trainer = Trainer(build_config(base, args.overrides), args.out)
     result = trainer.fit()
     if result.interrupted:

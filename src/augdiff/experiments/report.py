@@ -104,9 +104,10 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "estimate: the per-sequence oracle ranges over 0.5089–0.5099 only). A model without a latent channel "
         "can at best reach the data's entropy per token, −E log p(x)/d with s integrated out exactly "
         "(quadrature). The paired column compares each model's ELBO with the exact NLL of the same sequences. "
-        "For a method with a latent channel (cadd, and later co-ladd / di-ladd) this is the token term given the "
+        "For a method with a latent channel (cadd, co-ladd, di-ladd) this is the token term given the "
         "latent, which carries information about x itself: it can fall below the oracle and is not a likelihood "
-        "of x (LADD reports Co-LADD's the same way).",
+        "of x (LADD reports Co-LADD's the same way). LADD's -joint rows condition on the latent at t_y = t, "
+        "its -seq rows on the clean latent (t_y = 0); both come from one trained model per method.",
         "## SWD against sampling steps (Figure 2)\n\n" + _table(["method"] + [str(s) for s in steps], swd_rows),
         "The noise floor compares validation data with fresh data; the factorized row samples every token "
         "independently from its exact marginal, which is what any masked sampler produces in one step.",

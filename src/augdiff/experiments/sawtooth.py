@@ -22,7 +22,7 @@ from augdiff.data import SawtoothDataset, seeded_generator
 from augdiff.errors import AugdiffError
 from augdiff.experiments.report import plot_swd, plot_train_curves, write_report
 from augdiff.files import ensure_dir, write_text_atomic
-from augdiff.methods import METHODS
+from augdiff.methods import LADD_METHODS, METHODS
 from augdiff.metrics import estimate_nll, sliced_wasserstein
 from augdiff.runs import load_run
 from augdiff.sampling import generate
@@ -51,6 +51,9 @@ class SawtoothPreset:
     sample_batch: int
     n_directions: int = 1000
     sampling_steps: tuple[int, ...] = SAMPLING_STEPS
+    # LADD's two stages (§3.3): encoder + token denoiser, then frozen encoder + latent denoisers.
+    ladd_stage1_steps: int = 0
+    ladd_stage2_steps: int = 0
 
 
 PRESETS: dict[str, SawtoothPreset] = {
@@ -66,6 +69,8 @@ PRESETS: dict[str, SawtoothPreset] = {
         time_samples=2,
         sample_batch=32,
         n_directions=100,
+        ladd_stage1_steps=20,
+        ladd_stage2_steps=20,
     ),
     # ≤ 10 minutes on 2 CPU cores for MDLM (≈4.5 min training, ≈3 min sampling).
     "quick": SawtoothPreset(
@@ -78,6 +83,8 @@ PRESETS: dict[str, SawtoothPreset] = {
         valid_sequences=1024,
         time_samples=8,
         sample_batch=600,
+        ladd_stage1_steps=500,
+        ladd_stage2_steps=500,
     ),
     # The authors' optimizer settings (AdamW 3e-4, batch 2048, EMA 0.99); their step count is not in the
     # paper's text, 20k is our choice. Meant for a GPU.
@@ -91,28 +98,53 @@ PRESETS: dict[str, SawtoothPreset] = {
         valid_sequences=4096,
         time_samples=16,
         sample_batch=2500,
+        ladd_stage1_steps=10_000,
+        ladd_stage2_steps=10_000,
     ),
 }
 
-# The authors' backbone per method: MDLM hidden 64 / 4 layers / 4 heads; CADD shares MDLM's backbone.
-_MODEL_SIZE = {"mdlm": "xs", "cadd": "xs"}
+# The authors' backbones (LADD App. E.1): MDLM hidden 64 / 4 layers / 4 heads (CADD shares it); LADD's MM-DiT
+# hidden 32 / 4 / 2 with one latent of width 32 (Co-LADD) or one code of 512 (Di-LADD).
+_MODEL_SIZE = {"mdlm": "xs", "cadd": "xs", "co-ladd": "xxs", "di-ladd": "xxs"}
+_LADD = {"latent_len": 1, "latent_dim": 32, "codebook_size": 512}
+# LADD's inference modes, reported as ``<method>-joint`` and ``<method>-seq``: the latent's lag λ.
+INFERENCE = {"joint": 0.0, "seq": 1.0}
+LATENT_STEPS = 128  # T_y of sequential inference: the latent-only MLP is cheap next to a token step
 
 
-def method_config(method: str, preset: SawtoothPreset, *, seed: int = 0, device: str = "auto") -> TrainConfig:
-    """The training config of ``method`` under ``preset`` (token channel: linear schedule, as in LADD App. E)."""
+def method_config(
+    method: str,
+    preset: SawtoothPreset,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    stage: int = 1,
+    init_from: str | None = None,
+) -> TrainConfig:
+    """The training config of ``method`` under ``preset`` (token channel: linear schedule, as in LADD App. E).
+
+    LADD methods take their ``stage`` (and the stage-1 run to start stage 2 from) and the paper's constant
+    loss weights (App. E).
+    """
+    ladd = method in LADD_METHODS
+    steps = (preset.ladd_stage1_steps if stage == 1 else preset.ladd_stage2_steps) if ladd else preset.steps
+    extra: dict[str, Any] = {}
+    if ladd:
+        extra = {"ladd": {**_LADD, "stage": stage}, "init_from": init_from}
     return build_config(
         {
+            **extra,
             "method": method,
             "data": "sawtooth",
             "model_size": _MODEL_SIZE[method],
-            "steps": preset.steps,
+            "steps": steps,
             "batch_size": preset.batch_size,
             "seed": seed,
             "device": device,
             "log_every": 25,
             "ckpt_every": max(100, preset.steps // 4),
             "optim": {"lr": preset.lr, "warmup_steps": preset.warmup_steps, "ema_decay": preset.ema_decay},
-            "diffusion": {"schedule": "linear"},
+            "diffusion": {"schedule": "linear", "loss_weighting": "constant" if ladd else "elbo"},
         }
     )
 
@@ -176,6 +208,21 @@ def _train(cfg: TrainConfig, run_dir: Path) -> dict[str, float]:
     return {"train_steps": result.steps, "train_seconds": result.seconds}
 
 
+def _train_ladd(
+    method: str, spec: SawtoothPreset, out: Path, seed: int, device: str
+) -> tuple[TrainConfig, dict[str, float]]:
+    """Both LADD stages: ``<method>-stage1`` (encoder + token denoiser), then ``<method>`` from it (§3.3)."""
+    first = _train(method_config(method, spec, seed=seed, device=device), out / f"{method}-stage1")
+    init = str((out / f"{method}-stage1").resolve())
+    cfg = method_config(method, spec, seed=seed, device=device, stage=2, init_from=init)
+    second = _train(cfg, out / method)
+    return cfg, {
+        "train_steps": first["train_steps"] + second["train_steps"],
+        "train_seconds": first["train_seconds"] + second["train_seconds"],
+        "stage1_steps": first["train_steps"],
+    }
+
+
 def _evaluate(
     run_dir: Path,
     data: SawtoothDataset,
@@ -183,8 +230,11 @@ def _evaluate(
     reference: torch.Tensor,
     device: torch.device,
     seed: int,
+    lag: float | None = None,
 ) -> dict[str, Any]:
     loaded = load_run(run_dir, device=device)
+    if lag is not None:  # LADD: the inference mode also sets the latent time of the recon NLL (t_y = (1−λ) t)
+        loaded.model.channel.set_sampling(lag=lag, latent_steps=LATENT_STEPS)
     nll = estimate_nll(
         loaded.model,
         data.valid_batches(preset.sample_batch, preset.valid_sequences),
@@ -256,14 +306,18 @@ def run_sawtooth(
         "methods": {},
     }
     for method in methods:
-        cfg = method_config(method, spec, seed=seed, device=device)
-        run_dir = out / method
-        trained = _train(cfg, run_dir)
-        results["methods"][method] = {
-            **_evaluate(run_dir, data, spec, reference, dev, seed),
-            **trained,
-            "model_size": cfg.model_size,
-        }
+        if method not in LADD_METHODS:
+            cfg = method_config(method, spec, seed=seed, device=device)
+            trained = _train(cfg, out / method)
+            evaluated = {method: _evaluate(out / method, data, spec, reference, dev, seed)}
+        else:
+            cfg, trained = _train_ladd(method, spec, out, seed, device)
+            evaluated = {
+                f"{method}-{mode}": _evaluate(out / method, data, spec, reference, dev, seed, lag)
+                for mode, lag in INFERENCE.items()
+            }
+        for name, res in evaluated.items():
+            results["methods"][name] = {**res, **trained, "model_size": cfg.model_size}
     ensure_dir(out, "--out")
     write_text_atomic(out / "results.json", json.dumps(results, indent=2))
     plot_swd(results, out / "swd_vs_steps.png")

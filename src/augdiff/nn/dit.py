@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augdiff.nn.layers import Rotary, TimestepEmbedding, apply_rotary, modulate
+from augdiff.nn.layers import Rotary, TimestepEmbedding, apply_rotary, init_adaln_zero, modulate
 
 __all__ = ["DiTConfig", "DiT", "DiTBlock"]
 
@@ -98,18 +98,7 @@ class DiT(nn.Module):
         return self.cfg.time_conditioning
 
     def reset_parameters(self) -> None:
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, std=0.02)
-                if getattr(module, "bias", None) is not None:
-                    nn.init.zeros_(module.bias)
-        # adaLN-zero: every residual branch and the output start at zero.
-        for block in self.blocks:
-            nn.init.zeros_(block.adaln.weight)
-            nn.init.zeros_(block.adaln.bias)
-        for layer in (self.final_adaln, self.head):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        init_adaln_zero(self, [*(block.adaln for block in self.blocks), self.final_adaln, self.head])
 
     def embed_tokens(self, x: Tensor) -> Tensor:
         """The token embedding table applied to ids ``[B, L]`` → ``[B, L, D]``."""

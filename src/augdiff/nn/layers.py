@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Rotary", "apply_rotary", "TimestepEmbedding", "modulate"]
+__all__ = ["Rotary", "apply_rotary", "TimestepEmbedding", "modulate", "init_adaln_zero"]
 
 
 class Rotary(nn.Module):
@@ -56,3 +56,16 @@ class TimestepEmbedding(nn.Module):
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """adaLN modulation of ``x`` ``[B, L, D]`` by per-sequence ``shift``/``scale`` ``[B, D]``."""
     return x * (1.0 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+
+
+def init_adaln_zero(model: nn.Module, zero: list[nn.Linear]) -> None:
+    """DiT initialization: N(0, 0.02) linears and embeddings with zero biases, then adaLN-zero: the layers in
+    ``zero`` (modulations, output heads) start at exactly zero so that every residual branch is the identity."""
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+    for layer in zero:
+        nn.init.zeros_(layer.weight)
+        nn.init.zeros_(layer.bias)

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from augdiff.schedules.gaussian import GaussianSchedule
 
-__all__ = ["gaussian_forward", "gaussian_bridge", "continuous_kl_weight"]
+__all__ = ["gaussian_forward", "gaussian_bridge", "continuous_kl_weight", "ddim_step"]
 
 
 def _col(value: Tensor, like: Tensor) -> Tensor:
@@ -81,3 +81,35 @@ def continuous_kl_weight(t: Tensor, schedule: GaussianSchedule) -> Tensor:
     with :math:`\mathrm{SNR} = a^2/b^2` (and ρ_keep → 1). Returns :math:`-\tfrac12 \mathrm{SNR}'(t)` ``[B]``.
     """
     return -0.5 * schedule(t).d_snr
+
+
+def ddim_step(
+    y_t: Tensor,
+    y0_hat: Tensor,
+    t: float,
+    s: float,
+    schedule: GaussianSchedule,
+    eta: float,
+    noise: Tensor,
+) -> Tensor:
+    r"""One DDIM move from t to s < t with stochasticity η (Song et al. 2021; LADD Eq 39–41).
+
+    With :math:`\hat\varepsilon = (y_t - a_t \hat y_0)/b_t` and :math:`\sigma^2 = \eta^2 \tilde\beta` (the
+    bridge variance of :func:`gaussian_bridge`),
+
+    .. math::
+
+        y_s = a_s \hat y_0 + \sqrt{b_s^2 - \sigma^2}\, \hat\varepsilon + \sigma \xi,\qquad \xi \sim \mathcal N(0, I).
+
+    η = 1 is the ancestral bridge step (same mean and variance); η = 0 is the deterministic DDIM path. Every η
+    keeps the marginals of the forward process.
+    """
+    t64 = torch.as_tensor(t, dtype=torch.float64)
+    s64 = torch.as_tensor(s, dtype=torch.float64)
+    a_t, b_t = schedule.signal(t64), schedule.noise(t64)
+    a_s, b_s = schedule.signal(s64), schedule.noise(s64)
+    _, var = gaussian_bridge(y_t[:1], y0_hat[:1], t64, s64, schedule)
+    sigma2 = eta**2 * var.reshape(-1)[0]
+    eps_hat = (y_t - _col(a_t, y_t) * y0_hat) / _col(b_t, y_t)
+    direction = (b_s**2 - sigma2).clamp_min(0.0).sqrt()
+    return _col(a_s, y_t) * y0_hat + _col(direction, y_t) * eps_hat + _col(sigma2.sqrt(), y_t) * noise

@@ -16,8 +16,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from augdiff.channels import ReverseStep
-from augdiff.processes import flip_keep_ratios
-from augdiff.sampling.categorical import adjust_log_probs, sample_categorical
+from augdiff.sampling.categorical import adjust_log_probs, sample_categorical, unmask_step
 from augdiff.schedules import MaskSchedule
 
 __all__ = ["Denoiser", "SampleOutput", "AncestralSampler"]
@@ -150,14 +149,17 @@ class AncestralSampler:
             t_value = float(grid[k])
             log_p, n = self._refresh(log_p, stale, x, t_value, state)
             nfe, rows = nfe + (n > 0), rows + n
-            rho_flip, _ = flip_keep_ratios(alphas[k], alphas[k + 1])
-            is_mask = x == mask_id
-            u = torch.rand(x.shape, dtype=torch.float64, device=device, generator=generator)
-            unmask = is_mask & (u < float(rho_flip))
-            x_next = x.clone()
-            if unmask.any():
-                probs = adjust_log_probs(log_p[unmask], self.temperature, self.top_p, self.dtype)
-                x_next[unmask] = sample_categorical(probs, generator, self.dtype)
+            x_next = unmask_step(
+                x,
+                log_p,
+                float(alphas[k]),
+                float(alphas[k + 1]),
+                mask_id,
+                generator,
+                temperature=self.temperature,
+                top_p=self.top_p,
+                dtype=self.dtype,
+            )
             state = self.denoiser.update_state(
                 state, ReverseStep(x, x_next, log_p, t_value, float(grid[k + 1])), generator
             )

@@ -23,7 +23,9 @@ def ema_decay_at(decay: float, num_updates: int) -> float:
 
 
 class EMA:
-    """Shadow copies of a model's floating-point state, updated as ``shadow ← d·shadow + (1−d)·current``.
+    """Shadow copies of a model's state: floating-point parameters are averaged as
+    ``shadow ← d·shadow + (1−d)·current``; buffers (e.g. a VQ codebook kept by its own EMA, or its k-means
+    "initialized" flag) are copied as they are, since averaging a flag or a running statistic twice is wrong.
 
     Example:
         >>> ema = EMA(model, decay=0.999)
@@ -34,16 +36,19 @@ class EMA:
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay
         self.num_updates = 0
-        self.shadow: dict[str, Tensor] = {
-            k: v.detach().clone() for k, v in model.state_dict().items() if v.dtype.is_floating_point
-        }
+        params = {name for name, p in model.named_parameters() if p.dtype.is_floating_point}
+        self.shadow: dict[str, Tensor] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self._averaged = [k for k in self.shadow if k in params]
+        self._copied = [k for k in self.shadow if k not in params]
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         weight = 1.0 - ema_decay_at(self.decay, self.num_updates)
         current = model.state_dict()
-        keys = list(self.shadow)
+        keys = self._averaged
         torch._foreach_lerp_([self.shadow[k] for k in keys], [current[k].detach() for k in keys], weight)
+        for k in self._copied:
+            self.shadow[k].copy_(current[k])
         self.num_updates += 1
 
     def state_dict(self) -> dict[str, Tensor]:

@@ -25,7 +25,7 @@ from augdiff.config import TrainConfig, config_from_dict, config_to_dict
 from augdiff.data import TokenDataset, make_dataset, seeded_generator
 from augdiff.errors import AugdiffError
 from augdiff.files import ensure_dir, write_text_atomic
-from augdiff.methods import build_model
+from augdiff.methods import LADD_METHODS, build_model
 from augdiff.processes import sample_times
 from augdiff.runtime import configure_device
 from augdiff.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
@@ -77,10 +77,12 @@ def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
-def load_backbone(model: torch.nn.Module, path: str, vocab_size: int) -> None:
-    """Start from the (EMA) backbone of another run, e.g. MDLM weights for CADD fine-tuning (CADD App. C.1).
+def load_backbone(model: torch.nn.Module, path: str, vocab_size: int, method: str = "mdlm") -> None:
+    """Start from the (EMA) weights of another run (``init_from``).
 
-    Only the network is loaded; a channel's own parameters (CADD's concat projection) start fresh.
+    CADD fine-tuning from MDLM (CADD App. C.1) loads only the network; a channel's own parameters (CADD's
+    concat projection) start fresh. LADD stage 2 (§3.3) starts from a stage-1 run of the same method and loads
+    everything: MM-DiT, encoder, codebook and the (still untrained) latent-only denoiser.
     """
     ckpt = load_checkpoint(path)
     if int(ckpt.meta["data"].get("vocab_size", -1)) != vocab_size:
@@ -88,14 +90,25 @@ def load_backbone(model: torch.nn.Module, path: str, vocab_size: int) -> None:
             f"--init-from {path}: trained on a vocabulary of {ckpt.meta['data'].get('vocab_size')} "
             f"tokens, this run has {vocab_size} (use the same data)"
         )
-    state = {k.removeprefix("network."): v for k, v in ckpt.ema.items() if k.startswith("network.")}
+    source = ckpt.meta.get("config", {}).get("method")
+    whole = method in LADD_METHODS
+    if whole and source != method:
+        raise AugdiffError(
+            f"--init-from {path}: a {source} run; {method} stage 2 starts from a {method} stage-1 run "
+            f"(train one with --method {method} --stage 1)"
+        )
+    if whole:
+        target, state = model, ckpt.ema
+    else:
+        target = model.network
+        state = {k.removeprefix("network."): v for k, v in ckpt.ema.items() if k.startswith("network.")}
     try:
-        model.network.load_state_dict(state)
+        target.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
         raise AugdiffError(
-            f"--init-from {path}: its backbone does not fit this model ({first[:90]}); use the "
-            "same model_size and model.* settings"
+            f"--init-from {path}: its weights do not fit this model ({first[:90]}); use the "
+            "same model_size, model.* and ladd.* shape settings"
         ) from None
 
 
@@ -139,9 +152,11 @@ class Trainer:
         configure_device(self.device)
         self.amp_dtype = _amp_dtype(cfg.precision, self.device)
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg, self.dataset.vocab_size).to(self.device)
+        ds = self.dataset
+        decode = (lambda x: [ds.decode(row) for row in x]) if ds.describe().get("chars") is not None else None
+        self.model = build_model(cfg, ds.vocab_size, ds.seq_len, decode).to(self.device)
         if cfg.init_from and load_init:
-            load_backbone(self.model, cfg.init_from, self.dataset.vocab_size)
+            load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method)
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),

@@ -1,0 +1,101 @@
+r"""Di-LADD: VQ codes as the latent, diffused by the same masked process as the tokens (LADD §3, App. C.2).
+
+The encoder output is quantized by ``vector_quantize_pytorch.VectorQuantize`` (cosine similarity, EMA codebook
+with decay, commitment weight, dead-code replacement, k-means init, straight-through estimator); the code
+sequence c_0 is masked with its own schedule α_y, the networks read ``where(masked, m_y, codebook[c])`` with a
+learnable latent-mask embedding m_y, and the latent head's logits over codes are trained by the masked
+cross-entropy of Eq 13 — :func:`augdiff.losses.masked_diffusion_nll` and :func:`augdiff.sampling.unmask_step`,
+the token channel's own code.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from vector_quantize_pytorch import VectorQuantize
+
+from augdiff.channels.ladd import LADDChannel
+from augdiff.losses import masked_diffusion_nll
+from augdiff.processes import forward_mask, subs_log_probs
+from augdiff.sampling.categorical import unmask_step
+from augdiff.schedules import MaskSchedule
+
+__all__ = ["DiLADDChannel"]
+
+
+class DiLADDChannel(LADDChannel):
+    """Discrete latents: ``[B, L′]`` code ids in 0..K−1, K = the latent mask."""
+
+    name = "di-ladd"
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        prior: nn.Module,
+        schedule: MaskSchedule,
+        *,
+        latent_dim: int,
+        codebook_size: int,
+        vq_decay: float = 0.99,
+        commitment_weight: float = 0.25,
+        dead_code_threshold: int = 2,
+        kmeans_init: bool = True,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(encoder, prior, **kwargs)  # type: ignore[arg-type]
+        self.schedule = schedule
+        self.codebook_size = codebook_size
+        self.vq = VectorQuantize(
+            dim=latent_dim,
+            codebook_size=codebook_size,
+            decay=vq_decay,
+            commitment_weight=commitment_weight,
+            use_cosine_sim=True,
+            threshold_ema_dead_code=dead_code_threshold,
+            kmeans_init=kmeans_init,
+            kmeans_iters=10,
+        )
+        self.mask_embedding = nn.Parameter(torch.randn(latent_dim) / latent_dim**0.5)
+        if self.stage == 2:
+            self.vq.requires_grad_(False)
+
+    def frozen_modules(self) -> nn.Module:
+        return nn.ModuleList([self.encoder, self.vq])
+
+    def encode(self, x0: Tensor, blank: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Codes of ``x0``; in stage 1 the straight-through quantized vectors ride along for the gradient."""
+        e = self.encoder(x0, blank) if blank is not None else self.encoder(x0)
+        quantized, codes, commit = self.vq(e.float())
+        # Kept for the latent_input call of this same training step only (see there).
+        self._quantized = quantized if self.training and self.stage == 1 else None
+        return codes, commit if self.training else None
+
+    def null_latent(self, y0: Tensor) -> Tensor:
+        """All codes masked: the latent carries nothing (Di-LADD's natural null, App. C.3)."""
+        return torch.full_like(y0, self.codebook_size)
+
+    def noise(self, y0: Tensor, t_y: Tensor, generator: torch.Generator | None) -> Tensor:
+        return forward_mask(y0, self.schedule.alpha(t_y), self.codebook_size, generator)
+
+    def latent_input(self, y_t: Tensor) -> Tensor:
+        masked = (y_t == self.codebook_size).unsqueeze(-1)
+        vectors = self.vq.codebook[y_t.clamp(max=self.codebook_size - 1)]
+        quantized = getattr(self, "_quantized", None) if self.training else None
+        if quantized is not None and quantized.shape == vectors.shape:
+            vectors = quantized  # equal values; carries the straight-through gradient to the encoder
+            self._quantized = None
+        return torch.where(masked, self.mask_embedding.to(vectors.dtype), vectors)
+
+    def latent_loss(self, head: Tensor, y0: Tensor, y_t: Tensor, t_y: Tensor) -> Tensor:
+        weight = self.schedule.elbo_weight(t_y) if self.latent_weighting == "elbo" else torch.ones_like(t_y)
+        log_p = subs_log_probs(head, y_t, self.codebook_size)
+        return masked_diffusion_nll(log_p, y0, y_t, weight.float(), self.codebook_size) / y0.shape[1]
+
+    def terminal(self, batch: int, device: torch.device, generator: torch.Generator | None) -> Tensor:
+        return torch.full((batch, self.prior.latent_len), self.codebook_size, dtype=torch.long, device=device)
+
+    def reverse(self, y: Tensor, head: Tensor, t: float, s: float, generator: torch.Generator | None) -> Tensor:
+        log_p = subs_log_probs(head, y, self.codebook_size)
+        alpha_t = float(self.schedule.alpha(torch.tensor(t, dtype=torch.float64)))
+        alpha_s = float(self.schedule.alpha(torch.tensor(s, dtype=torch.float64)))
+        return unmask_step(y, log_p, alpha_t, alpha_s, self.codebook_size, generator)

@@ -1,0 +1,273 @@
+r"""LADD's latent channel (Shariatian et al. 2025): an encoder latent diffused jointly with the tokens.
+
+What Co-LADD and Di-LADD share lives here: the encoder pass with its regularizers (latent dropout p_cf,
+encoder input dropout p_drop, App. C.3), the choice of latent time (coupled or independent), the losses of
+Eq 14, and the inference schedules. The latent process itself (Gaussian or masked codes) is supplied by the
+subclasses in :mod:`augdiff.channels.co_ladd` and :mod:`augdiff.channels.di_ladd`.
+
+Inference with lag λ ∈ [0, 1] (beyond the paper, which leaves interpolation open, §3.1): the latent first runs
+alone from t_y = 1 to t_y = 1 − λ in ⌈λ·T_y⌉ steps of the latent-only denoiser, then both channels move together
+with :math:`t_y = (1-\lambda)\, t_x`. λ = 0 is the joint (FUJI) model, λ = 1 the sequential (SEQ) one: the latent
+is resolved completely before the first token step and then held clean.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from augdiff.channels.base import ChannelInput, LatentChannel, ReverseStep
+from augdiff.errors import AugdiffError
+
+__all__ = ["LADDChannel", "LADDState", "guided_log_probs"]
+
+
+@dataclass
+class LADDState:
+    """Sampling state: the latent ``y`` at latent time ``t_y``, the latent head of the last forward pass, and
+    the unconditional ("null") latent input used by guidance."""
+
+    y: Tensor
+    t_y: float
+    head: Tensor | None = None
+    null: Tensor | None = None
+
+
+def guided_log_probs(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:
+    r"""Classifier-free latent guidance on token log-probabilities (Ho & Salimans 2022, adapted to the latent):
+    :math:`\log p_w \propto \log p_\varnothing + w(\log p_y - \log p_\varnothing)`; w = 1 is no guidance.
+
+    Positions carried over by SUBS (−∞ everywhere but the token) keep the conditional distribution.
+    """
+    mixed = uncond + scale * (cond - uncond)
+    mixed = torch.where(torch.isneginf(cond), cond, mixed)
+    return torch.log_softmax(torch.where(torch.isnan(mixed), cond, mixed), dim=-1)
+
+
+class LADDChannel(LatentChannel):
+    """Shared machinery of Co-LADD and Di-LADD (see the module docstring)."""
+
+    stateless = False
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        prior: nn.Module,
+        *,
+        mask_id: int,
+        stage: int,
+        lambda_x: float = 1.0,
+        lambda_y: float = 1.0,
+        p_cf: float = 0.0,
+        p_drop: float = 0.0,
+        independent_t: bool = False,
+        p_seq: float = 0.5,
+        latent_weighting: str = "constant",
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.prior = prior
+        self.mask_id = mask_id
+        self.stage = stage
+        self.token_weight = lambda_x
+        self.lambda_y = lambda_y if stage == 2 else 0.0
+        self.p_cf, self.p_drop = p_cf, p_drop
+        self.independent_t = independent_t
+        self.p_seq = p_seq
+        self.latent_weighting = latent_weighting
+        self.lag, self.latent_steps, self.eta, self.guidance = 0.0, 128, 0.0, 1.0
+        if stage == 2:  # the encoder is frozen in stage 2 (§3.3)
+            for p in self.encoder.parameters():
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> LADDChannel:
+        super().train(mode)
+        if self.stage == 2:
+            self.frozen_modules().eval()
+        return self
+
+    def frozen_modules(self) -> nn.Module:
+        """What stage 2 freezes (the encoder; Di-LADD adds its codebook)."""
+        return self.encoder
+
+    # -- the latent process, per method ----------------------------------------------------------------------
+    @abstractmethod
+    def encode(self, x0: Tensor, blank: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Clean latent y_0 (Co: vectors; Di: codes) and an extra encoder loss (Di: VQ commitment)."""
+
+    @abstractmethod
+    def null_latent(self, y0: Tensor) -> Tensor:
+        """The fixed null latent replacing y_0 under latent dropout (LADD Eq 76)."""
+
+    @abstractmethod
+    def noise(self, y0: Tensor, t_y: Tensor, generator: torch.Generator | None) -> Tensor:
+        """y_t ~ q(y_t | y_0) at latent times ``t_y`` ``[B]``; exactly y_0 where t_y = 0."""
+
+    @abstractmethod
+    def latent_input(self, y_t: Tensor) -> Tensor:
+        """Vectors ``[B, L′, d′]`` that the networks read for the latent y_t."""
+
+    @abstractmethod
+    def latent_loss(self, head: Tensor, y0: Tensor, y_t: Tensor, t_y: Tensor) -> Tensor:
+        """Per-sequence latent loss L_y (Eq 13 / Eq 72) of a head output, averaged over latent positions."""
+
+    @abstractmethod
+    def terminal(self, batch: int, device: torch.device, generator: torch.Generator | None) -> Tensor:
+        """A draw of y at t_y = 1 (Co: N(0, I); Di: all codes masked)."""
+
+    @abstractmethod
+    def reverse(self, y: Tensor, head: Tensor, t: float, s: float, generator: torch.Generator | None) -> Tensor:
+        """One reverse step of the latent from t to s < t given the head's prediction."""
+
+    # -- training ------------------------------------------------------------------------------------------
+    def _blank(self, x_t: Tensor, generator: torch.Generator | None) -> Tensor | None:
+        """Encoder input dropout (App. C.3): per sequence a rate r ~ U[0, p_drop]; masked positions blank w.p. r."""
+        if not (self.training and self.p_drop > 0):
+            return None
+        b = x_t.shape[0]
+        rate = self.p_drop * torch.rand(b, 1, device=x_t.device, generator=generator)
+        u = torch.rand(x_t.shape, device=x_t.device, generator=generator)
+        return (x_t == self.mask_id) & (u < rate)
+
+    def _latent_time(self, t: Tensor, generator: torch.Generator | None) -> Tensor:
+        """t_y per sequence. Training mixes the two conditionings of LADD Eq 12: with probability p_seq the
+        sequential one (the clean latent, t_y = 0), otherwise the joint one (t_y = t, or an independent draw).
+        Evaluation follows the inference mode: t_y = (1 − λ)·t."""
+        if not self.training:
+            return (1.0 - self.lag) * t
+        t_y = torch.rand(t.shape, device=t.device, generator=generator).clamp_min(1e-3) if self.independent_t else t
+        if self.p_seq > 0:
+            clean = torch.rand(t.shape, device=t.device, generator=generator) < self.p_seq
+            t_y = torch.where(clean, torch.zeros_like(t_y), t_y)
+        return t_y
+
+    def train_input(
+        self, network: nn.Module, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
+    ) -> ChannelInput:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage == 1):
+            y0, encoder_loss = self.encode(x0, self._blank(x_t, generator))
+        b = x0.shape[0]
+        dropped = torch.zeros(b, dtype=torch.bool, device=x0.device)
+        y_in = y0
+        if self.training and self.p_cf > 0:
+            dropped = torch.rand(b, device=x0.device, generator=generator) < self.p_cf
+            y_in = torch.where(dropped.view(-1, *[1] * (y0.dim() - 1)), self.null_latent(y0), y0)
+        t_y = self._latent_time(t, generator)
+        y_t = self.noise(y_in, t_y, generator)
+        context = {"y0": y0, "y_t": y_t, "t_y": t_y, "encoder_loss": encoder_loss, "dropped": dropped}
+        return ChannelInput(latent=self.latent_input(y_t), latent_t=t_y, context=context)
+
+    def extra_loss(
+        self,
+        network: nn.Module,
+        inputs: ChannelInput,
+        log_p_x0: Tensor,
+        x0: Tensor,
+        x_t: Tensor,
+        t: Tensor,
+        weighting: str,
+        head: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor | None:
+        r"""Eq 14 beyond the token term: :math:`\lambda_y (L_y + L_y^{\text{prior}})` + the VQ commitment.
+
+        :math:`L_y^{\text{prior}}` trains the latent-only denoiser of sequential inference on the same clean
+        latents. Rows whose latent was dropped (p_cf) are left out of both latent terms: they exist to teach the
+        token denoiser the unconditional case, and the prior must not learn to emit the null latent.
+        """
+        ctx = inputs.context
+        total = ctx["encoder_loss"] if ctx["encoder_loss"] is not None and self.stage == 1 else None
+        if self.lambda_y == 0.0:
+            return total
+        y0, t_y = ctx["y0"], ctx["t_y"]
+        keep = (~ctx["dropped"]).float()
+        n_keep = keep.sum().clamp_min(1.0)
+        joint = (self.latent_loss(head, y0, ctx["y_t"], t_y) * keep).sum() / n_keep
+        t_p = torch.rand(t_y.shape, device=t_y.device, generator=generator).clamp_min(1e-3)
+        y_p = self.noise(y0, t_p, generator)
+        prior = (self.latent_loss(self.prior(self.latent_input(y_p), t_p), y0, y_p, t_p) * keep).sum() / n_keep
+        latent = self.lambda_y * (joint + prior)
+        return latent if total is None else latent + total
+
+    # -- sampling ------------------------------------------------------------------------------------------
+    def set_sampling(
+        self,
+        *,
+        lag: float | None = None,
+        latent_steps: int | None = None,
+        eta: float | None = None,
+        guidance: float | None = None,
+    ) -> None:
+        """Inference options: lag λ (0 joint … 1 sequential), latent steps T_y, DDIM η, guidance scale w."""
+        if lag is not None:
+            assert 0.0 <= lag <= 1.0, f"lag must lie in [0, 1], got {lag}"
+            self.lag = float(lag)
+        if latent_steps is not None:
+            assert latent_steps >= 1, f"latent_steps must be at least 1, got {latent_steps}"
+            self.latent_steps = int(latent_steps)
+        if eta is not None:
+            assert 0.0 <= eta, f"eta must be ≥ 0, got {eta}"
+            self.eta = float(eta)
+        if guidance is not None:
+            self.guidance = float(guidance)
+
+    def num_particles(self) -> int:
+        return 2 if self.guidance != 1.0 else 1
+
+    def _null_input(self, y: Tensor, t_y: float, generator: torch.Generator | None) -> Tensor | None:
+        if self.guidance == 1.0:
+            return None
+        null = self.null_latent(y)
+        t = torch.full((y.shape[0],), t_y, device=y.device)
+        return self.latent_input(self.noise(null, t, generator))
+
+    @torch.no_grad()
+    def init_state(self, network: nn.Module, x_T: Tensor, generator: torch.Generator | None) -> LADDState:
+        """y at t_y = 1, then the latent-only phase to t_y = 1 − λ (never reads the tokens)."""
+        if self.stage == 1:
+            raise AugdiffError(
+                "this LADD model is from stage 1: its latent denoisers are untrained; train stage 2 "
+                "(augdiff train --stage 2 --init-from DIR) and sample from that run"
+            )
+        y = self.terminal(x_T.shape[0], x_T.device, generator)
+        n = 0 if self.lag == 0.0 else max(1, round(self.lag * self.latent_steps))
+        grid = torch.linspace(1.0, 1.0 - self.lag, n + 1, dtype=torch.float64).tolist()
+        for t, s in zip(grid[:-1], grid[1:], strict=True):
+            t_b = torch.full((y.shape[0],), t, device=y.device)
+            y = self.reverse(y, self.prior(self.latent_input(y), t_b), t, s, generator)
+        t_y = 1.0 - self.lag
+        return LADDState(y=y, t_y=t_y, null=self._null_input(y, t_y, generator))
+
+    def sample_input(self, network: nn.Module, x_t: Tensor, state: LADDState) -> ChannelInput:
+        latent = self.latent_input(state.y)
+        if state.null is not None:  # rows interleaved per sequence: (conditional, unconditional)
+            latent = torch.stack([latent, state.null], dim=1).flatten(0, 1)
+        t_y = torch.full((latent.shape[0],), state.t_y, device=latent.device)
+        return ChannelInput(latent=latent, latent_t=t_y)
+
+    def combine(self, log_p: Tensor, head: Tensor | None, state: LADDState) -> Tensor:
+        """Rows ``[B, R, L, V]`` → ``[B, L, V]``; keeps the conditional latent head for :meth:`update_state`."""
+        b, r = log_p.shape[:2]
+        assert head is not None
+        state.head = head.view(b, r, *head.shape[1:])[:, 0]
+        if r == 1:
+            return log_p[:, 0]
+        return guided_log_probs(log_p[:, 0], log_p[:, 1], self.guidance)
+
+    @torch.no_grad()
+    def update_state(
+        self, network: nn.Module, state: LADDState, step: ReverseStep, generator: torch.Generator | None
+    ) -> LADDState:
+        """The latent follows the tokens: from (1−λ)·t to (1−λ)·s (held clean when λ = 1)."""
+        t_y, s_y = (1.0 - self.lag) * step.t, (1.0 - self.lag) * step.s
+        y = state.y
+        if self.lag < 1.0 and state.head is not None:
+            y = self.reverse(y, state.head, t_y, s_y, generator)
+        return LADDState(y=y, t_y=s_y, null=self._null_input(y, s_y, generator))
+
+    def describe_state(self, state: Any) -> dict[str, Any]:
+        return {"t_y": state.t_y}

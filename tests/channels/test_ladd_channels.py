@@ -1,0 +1,465 @@
+"""LADD's channels: unit-norm latents (Eq 75), VQ codes, DDIM (Eq 39–41), the lag schedule, training inputs,
+the two dropouts (App. C.3), stage freezing (§3.3), guidance, and the latent encoder's pooling."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from augdiff.channels.co_ladd import unit_normalize
+from augdiff.channels.ladd import guided_log_probs
+from augdiff.config import build_config
+from augdiff.errors import AugdiffError
+from augdiff.methods import build_model
+from augdiff.nn import model_shape
+from augdiff.nn.latent import LatentEncoder
+from augdiff.processes import subs_log_probs
+from augdiff.processes.gaussian import ddim_step, gaussian_bridge, gaussian_forward
+from augdiff.sampling import AncestralSampler
+from augdiff.schedules.gaussian import VPCosineSchedule, VPSqrtSchedule
+
+V, L, D, K = 4, 16, 8, 16  # tokens, sequence length, latent width d′, codebook size
+METHODS = ["co-ladd", "di-ladd"]
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def ladd_model(method, stage=2, **ladd):
+    """A tiny LADD model; zero-initialized layers get weights so that every path matters."""
+    settings = {"stage": stage, "latent_dim": D, "codebook_size": K, "prior_hidden": 16, "prior_layers": 2, **ladd}
+    cfg = build_config({"method": method, "model_size": "xxs", "ladd": settings})
+    torch.manual_seed(0)
+    model = build_model(cfg, V, L)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.abs().sum() == 0:
+                p.normal_(0, 0.1)
+        if method == "di-ladd":  # k-means init of the codebook from enough distinct encodings
+            model.channel.encode(torch.randint(0, V, (256, L), generator=gen(99)), None)
+    return model.eval()
+
+
+def spy(module):
+    """Record the arguments of every call of ``module``'s forward."""
+    calls = []
+    forward = module.forward
+
+    def recording(*args, **kwargs):
+        calls.append((args, kwargs))
+        return forward(*args, **kwargs)
+
+    module.forward = recording
+    return calls
+
+
+# -- Co-LADD latents and Di-LADD codes ---------------------------------------------------------------------
+@pytest.mark.parametrize("pool,latent_len", [("mean", 1), ("mean", 3), ("patch", 4)])
+def test_co_ladd_latents_lie_on_the_unit_sphere(pool, latent_len):
+    x0 = torch.randint(0, V, (8, L), generator=gen(1))
+    model = ladd_model("co-ladd", pool=pool, latent_len=latent_len)
+    y, extra = model.channel.encode(x0, None)
+    assert y.shape == (8, latent_len, D) and extra is None
+    torch.testing.assert_close(y.norm(dim=-1), torch.ones(8, latent_len))
+    raw = ladd_model("co-ladd", pool=pool, latent_len=latent_len, normalize=False)  # the same weights
+    y_raw, _ = raw.channel.encode(x0, None)
+    assert not torch.allclose(y_raw.norm(dim=-1), torch.ones(8, latent_len), atol=1e-2)
+    torch.testing.assert_close(y, y_raw / y_raw.norm(dim=-1, keepdim=True))
+    torch.testing.assert_close(unit_normalize(y_raw), y)
+
+
+def test_di_ladd_codes_round_trip_through_the_codebook():
+    model = ladd_model("di-ladd", latent_len=4)
+    ch = model.channel
+    x0 = torch.randint(0, V, (64, L), generator=gen(2))
+    codes, commit = ch.encode(x0, None)
+    assert codes.shape == (64, 4) and codes.dtype == torch.long and commit is None  # no VQ loss in eval
+    assert ((codes >= 0) & (codes < K)).all() and codes.unique().numel() > 1
+    codebook = ch.vq.codebook
+    assert codebook.shape == (K, D)
+    _, again, _ = ch.vq(codebook[codes])
+    assert torch.equal(again, codes)
+    masked = torch.rand(codes.shape, generator=gen(3)) < 0.5
+    y_t = torch.where(masked, K, codes)
+    vectors = ch.latent_input(y_t)
+    assert vectors.shape == (64, 4, D)
+    torch.testing.assert_close(vectors[~masked], codebook[codes[~masked]])
+    torch.testing.assert_close(vectors[masked], ch.mask_embedding.detach().expand(int(masked.sum()), D))
+
+
+# -- DDIM (Eq 39–41) ---------------------------------------------------------------------------------------
+def test_ddim_with_eta_one_has_the_moments_of_the_ancestral_bridge():
+    schedule = VPSqrtSchedule()
+    t, s, n = 0.7, 0.4, 200_000
+    y_t = torch.tensor([[0.3, -1.2, 0.9]], dtype=torch.float64)
+    y0_hat = torch.tensor([[0.8, 0.1, -0.5]], dtype=torch.float64)
+    mean, var = gaussian_bridge(y_t, y0_hat, t, s, schedule)
+    noise = torch.randn(n, 3, dtype=torch.float64, generator=gen(0))
+    draws = ddim_step(y_t.expand(n, 3), y0_hat.expand(n, 3), t, s, schedule, 1.0, noise)
+    se_mean = (var / n).sqrt()
+    assert ((draws.mean(dim=0) - mean[0]).abs() < 5 * se_mean).all()
+    se_var = var * math.sqrt(2.0 / (n - 1))  # standard error of a Gaussian sample variance
+    assert ((draws.var(dim=0) - var[0]).abs() < 5 * se_var).all()
+    # the same in closed form: without the injected noise the step lands on the bridge mean
+    torch.testing.assert_close(ddim_step(y_t, y0_hat, t, s, schedule, 1.0, torch.zeros_like(y_t)), mean)
+
+
+def test_ddim_with_eta_zero_is_deterministic_and_keeps_the_noise_estimate():
+    schedule = VPSqrtSchedule()
+    t, s = 0.8, 0.3
+    y_t, y0_hat = torch.randn(4, 5, dtype=torch.float64), torch.randn(4, 5, dtype=torch.float64)
+    one = ddim_step(y_t, y0_hat, t, s, schedule, 0.0, torch.randn(4, 5, dtype=torch.float64))
+    two = ddim_step(y_t, y0_hat, t, s, schedule, 0.0, torch.randn(4, 5, dtype=torch.float64))
+    assert torch.equal(one, two)
+    tt, ss = torch.tensor(t, dtype=torch.float64), torch.tensor(s, dtype=torch.float64)
+    eps_t = (y_t - schedule.signal(tt) * y0_hat) / schedule.noise(tt)
+    eps_s = (one - schedule.signal(ss) * y0_hat) / schedule.noise(ss)
+    torch.testing.assert_close(eps_s, eps_t)
+    # towards s → 0 on a path with b(0) = 0 the deterministic step lands on ŷ_0
+    cosine = VPCosineSchedule()
+    end = ddim_step(y_t, y0_hat, t, 1e-7, cosine, 0.0, torch.zeros_like(y_t))
+    torch.testing.assert_close(end, y0_hat, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+def test_ddim_with_the_true_y0_keeps_the_forward_marginal(eta):
+    """y_t ~ q(y_t | y_0) and ŷ_0 = y_0 → y_s ~ N(a_s y_0, b_s² I) for every η."""
+    schedule = VPSqrtSchedule()
+    t, s, n = 0.6, 0.2, 200_000
+    g = gen(1)
+    y0 = torch.tensor([1.5, -0.5], dtype=torch.float64).expand(n, 2)
+    tb = torch.full((n,), t, dtype=torch.float64)
+    y_t = gaussian_forward(y0, tb, schedule, torch.randn(n, 2, dtype=torch.float64, generator=g))
+    y_s = ddim_step(y_t, y0, t, s, schedule, eta, torch.randn(n, 2, dtype=torch.float64, generator=g))
+    ss = torch.tensor(s, dtype=torch.float64)
+    a_s, b_s = schedule.signal(ss).item(), schedule.noise(ss).item()
+    assert ((y_s.mean(dim=0) - a_s * y0[0]).abs() < 5 * b_s / math.sqrt(n)).all()
+    assert ((y_s.var(dim=0) - b_s**2).abs() < 5 * b_s**2 * math.sqrt(2.0 / (n - 1))).all()
+
+
+def test_co_ladd_reverse_to_zero_returns_the_normalized_prediction():
+    ch = ladd_model("co-ladd").channel
+    y, head = torch.randn(3, 1, D), torch.randn(3, 1, D)
+    torch.testing.assert_close(ch.reverse(y, head, 0.25, 0.0, gen(0)), unit_normalize(head))
+
+
+# -- inference schedules -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", METHODS)
+def test_sequential_inference_resolves_the_latent_without_reading_the_tokens(method):
+    model = ladd_model(method)
+    model.channel.set_sampling(lag=1.0, latent_steps=5)
+    network_calls, prior_calls = spy(model.network), spy(model.channel.prior)
+    all_masked = torch.full((6, L), V)
+    with_prefix = all_masked.clone()
+    with_prefix[:, :5] = torch.tensor([0, 1, 2, 3, 0])
+    a = model.init_state(all_masked, gen(7))
+    assert len(network_calls) == 0 and len(prior_calls) == 5
+    b = model.init_state(with_prefix, gen(7))
+    assert len(network_calls) == 0 and len(prior_calls) == 10
+    assert torch.equal(a.y, b.y) and a.t_y == b.t_y == 0.0
+    other = model.init_state(all_masked, gen(8))
+    if method == "co-ladd":
+        assert not torch.allclose(other.y, a.y)  # a real draw from the prior, not a constant
+        torch.testing.assert_close(a.y.norm(dim=-1), torch.ones(6, 1))
+    else:
+        assert (a.y < K).all()  # every code resolved at t_y = 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_lag_sets_the_length_of_the_latent_only_phase(method):
+    model = ladd_model(method)
+    prior_calls = spy(model.channel.prior)
+    x_T = torch.full((2, L), V)
+    model.channel.set_sampling(lag=0.5, latent_steps=8)
+    state = model.init_state(x_T, gen(0))
+    assert len(prior_calls) == 4 and state.t_y == 0.5
+    times = [args[1][0].item() for args, _ in prior_calls]
+    assert times == pytest.approx([1.0, 0.875, 0.75, 0.625])
+    prior_calls.clear()
+    model.channel.set_sampling(lag=0.0)
+    state = model.init_state(x_T, gen(0))
+    assert not prior_calls and state.t_y == 1.0
+    if method == "di-ladd":
+        assert (state.y == K).all()  # the latent starts fully masked
+    else:
+        assert state.y.shape == (2, 1, D)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("lag", [1.0, 0.5, 0.0])
+def test_sampler_couples_latent_time_to_token_time(method, lag):
+    """t_y = (1 − λ)·t at every network call; with λ = 1 the tokens see one clean latent throughout."""
+    model = ladd_model(method)
+    model.channel.set_sampling(lag=lag, latent_steps=4)
+    calls = spy(model.network)
+    out = AncestralSampler(model, model.schedule).sample(4, L, 6, generator=gen(0))
+    assert (out.x < V).all() and len(calls) == out.nfe >= 6
+    for args, kwargs in calls:
+        torch.testing.assert_close(kwargs["latent_t"], (1.0 - lag) * args[1])
+    latents = [kwargs["latent"] for _, kwargs in calls]
+    unchanged = all(torch.equal(latents[0], z) for z in latents[1:])
+    assert unchanged == (lag == 1.0)
+
+
+# -- training inputs ---------------------------------------------------------------------------------------
+def masked(x0, frac, seed):
+    return torch.where(torch.rand(x0.shape, generator=gen(seed)) < frac, V, x0)
+
+
+def test_latent_time_coupled_independent_and_at_evaluation():
+    x0 = torch.randint(0, V, (16, L), generator=gen(1))
+    x_t = masked(x0, 0.5, 2)
+    t = torch.linspace(0.1, 0.9, 16)
+    coupled = ladd_model("co-ladd", independent_t=False, p_seq=0.0).train()
+    inputs = coupled.channel.train_input(coupled.network, x0, x_t, t, gen(3))
+    torch.testing.assert_close(inputs.latent_t, t)
+    assert inputs.latent.shape == (16, 1, D)
+    independent = ladd_model("co-ladd", independent_t=True, p_seq=0.0).train()
+    inputs = independent.channel.train_input(independent.network, x0, x_t, t, gen(3))
+    assert not torch.allclose(inputs.latent_t, t)
+    assert ((inputs.latent_t >= 1e-3) & (inputs.latent_t <= 1.0)).all()
+    for model in (coupled, independent):
+        model.eval()
+        model.channel.set_sampling(lag=0.25)
+        inputs = model.channel.train_input(model.network, x0, x_t, t, gen(3))
+        torch.testing.assert_close(inputs.latent_t, 0.75 * t)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_sequential_training_rows_see_the_clean_latent(method):
+    """p_seq: a row trains the sequential conditioning (t_y = 0, the latent exactly y_0) or the joint one."""
+    n = 400
+    x0 = torch.randint(0, V, (n, L), generator=gen(1))
+    x_t = masked(x0, 0.5, 2)
+    t = torch.rand(n, generator=gen(2)).clamp_min(0.05)
+    model = ladd_model(method, p_seq=1.0, p_cf=0.0).train()
+    with torch.no_grad():
+        inputs = model.channel.train_input(model.network, x0, x_t, t, gen(3))
+        clean = model.channel.latent_input(inputs.context["y0"])
+    assert (inputs.latent_t == 0).all()
+    torch.testing.assert_close(inputs.latent, clean)  # no noise at all at t_y = 0
+    mixed = ladd_model(method, p_seq=0.5, p_cf=0.0, independent_t=False).train()
+    with torch.no_grad():
+        inputs = mixed.channel.train_input(mixed.network, x0, x_t, t, gen(3))
+    zero = inputs.latent_t == 0
+    assert torch.equal(inputs.latent_t[~zero], t[~zero])
+    assert abs(zero.float().mean().item() - 0.5) < 4 * math.sqrt(0.25 / n)
+
+
+def test_latent_dropout_feeds_noised_zeros():
+    """p_cf: a dropped row's latent is a_t·0 + b_t·ε — independent of the data, mean 0, variance b_t²."""
+    n, t = 2000, torch.full((2000,), 0.05)
+    model = ladd_model("co-ladd", stage=1, p_cf=0.999, independent_t=False, p_seq=0.0).train()
+    ch = model.channel
+    x0a = torch.randint(0, V, (n, L), generator=gen(1))
+    x0b = torch.randint(0, V, (n, L), generator=gen(2))
+    with torch.no_grad():
+        a = ch.train_input(model.network, x0a, x0a, t, gen(3))
+        b = ch.train_input(model.network, x0b, x0b, t, gen(3))
+    dropped = a.context["dropped"]
+    assert torch.equal(dropped, b.context["dropped"]) and dropped.float().mean() > 0.99
+    assert not torch.allclose(a.context["y0"], b.context["y0"])
+    torch.testing.assert_close(a.latent[dropped], b.latent[dropped])  # the data never reaches a dropped row
+    b_t = ch.schedule.noise(t[:1]).item()
+    a_t = ch.schedule.signal(t[:1]).item()
+    z = a.latent[dropped] / b_t
+    assert abs(z.mean().item()) < 5 / math.sqrt(z.numel())
+    assert z.var().item() == pytest.approx(1.0, abs=5 * math.sqrt(2 / z.numel()))
+    along_y0 = (a.latent * a.context["y0"]).sum(dim=-1).squeeze(-1)[dropped]
+    assert abs(along_y0.mean().item()) < 5 * b_t / math.sqrt(along_y0.numel())
+    # without dropout the same statistic sees the signal a_t·‖y_0‖² = a_t
+    kept = ladd_model("co-ladd", stage=1, p_cf=0.0, independent_t=False, p_seq=0.0).train()
+    with torch.no_grad():
+        c = kept.channel.train_input(kept.network, x0a, x0a, t, gen(3))
+    assert not c.context["dropped"].any()
+    along_y0 = (c.latent * c.context["y0"]).sum(dim=-1).squeeze(-1)
+    assert along_y0.mean().item() == pytest.approx(a_t, abs=5 * b_t / math.sqrt(n))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_dropped_rows_are_left_out_of_the_latent_losses(method):
+    model = ladd_model(method, p_cf=0.5).train()
+    ch = model.channel
+    x0 = torch.randint(0, V, (8, L), generator=gen(1))
+    x_t, t = masked(x0, 0.5, 2), torch.full((8,), 0.5)
+    inputs = ch.train_input(model.network, x0, x_t, t, gen(3))
+    width = D if method == "co-ladd" else K + 1
+    head = torch.randn(8, 1, width, requires_grad=True)
+    inputs.context["dropped"] = torch.ones(8, dtype=torch.bool)
+    loss = ch.extra_loss(model.network, inputs, None, x0, x_t, t, "elbo", head, gen(4))
+    assert loss.item() == 0.0
+    loss.backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in ch.prior.parameters())
+    head.grad = None
+    inputs.context["dropped"] = torch.tensor([True, False] * 4)
+    if method == "di-ladd":  # the masked code loss only sees masked latent positions: mask them all
+        inputs.context["y_t"] = torch.full_like(inputs.context["y_t"], K)
+    loss = ch.extra_loss(model.network, inputs, None, x0, x_t, t, "elbo", head, gen(4))
+    assert loss.item() > 0
+    loss.backward()
+    assert head.grad[0::2].abs().sum() == 0
+    assert (head.grad[1::2].abs().flatten(1).sum(dim=1) > 0).all()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_encoder_input_dropout_blanks_only_masked_positions(method):
+    model = ladd_model(method, stage=1, p_drop=1.0).train()
+    blanks = []
+    forward = model.channel.encoder.forward
+
+    def recording(x0, blank=None):
+        blanks.append(blank)
+        return forward(x0, blank)
+
+    model.channel.encoder.forward = recording
+    x0 = torch.randint(0, V, (64, L), generator=gen(1))
+    x_t = masked(x0, 0.5, 2)
+    model.channel.train_input(model.network, x0, x_t, torch.rand(64, generator=gen(3)), gen(4))
+    blank = blanks[-1]
+    assert blank is not None and blank.shape == x0.shape
+    assert not (blank & (x_t != V)).any()  # only positions masked in x_t
+    assert 0 < int(blank.sum()) < int((x_t == V).sum())  # rate ~ U[0, p_drop] per sequence
+    model.eval()
+    model.channel.train_input(model.network, x0, x_t, torch.rand(64, generator=gen(3)), gen(4))
+    assert blanks[-1] is None  # no dropout at evaluation
+
+
+# -- two-stage training ------------------------------------------------------------------------------------
+def one_step(model, seed=0):
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    g = gen(seed)
+    x0 = torch.randint(0, V, (16, L), generator=g)
+    model.loss(x0, torch.rand(16, generator=g).clamp_min(0.05), g).loss.backward()
+    opt.step()
+    after = model.state_dict()
+    return {k for k in before if not torch.equal(before[k], after[k])}
+
+
+def under(keys, prefix):
+    return {k for k in keys if k.startswith(prefix)}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_stage_2_freezes_the_encoder_and_trains_the_latent_denoisers(method):
+    model = ladd_model(method, stage=2, lambda_y=2.0)
+    assert model.channel.lambda_y == 2.0
+    assert not any(p.requires_grad for p in model.channel.encoder.parameters())
+    changed = one_step(model)
+    assert not model.channel.encoder.training  # frozen modules stay in eval mode (no dropout, no VQ updates)
+    assert not under(changed, "channel.encoder.") and not under(changed, "channel.vq.")
+    assert {"network.heads.y.weight", "network.heads.x.weight"} <= changed
+    assert under(changed, "channel.prior.")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_stage_1_trains_the_encoder_and_leaves_the_latent_denoisers_alone(method):
+    model = ladd_model(method, stage=1, lambda_y=2.0)
+    assert model.channel.lambda_y == 0.0
+    assert all(p.requires_grad for p in model.channel.encoder.parameters())
+    changed = one_step(model)
+    assert under(changed, "channel.encoder.blocks.") and "channel.encoder.proj.weight" in changed
+    assert not under(changed, "channel.prior.") and not under(changed, "network.heads.y.")
+    assert "network.heads.x.weight" in changed
+    if method == "di-ladd":
+        assert "channel.vq._codebook.embed" in changed  # the EMA codebook follows the encoder
+
+
+# -- guidance ----------------------------------------------------------------------------------------------
+def test_guided_log_probs():
+    c = torch.log_softmax(torch.randn(2, 5, 6, generator=gen(0)), dim=-1)
+    u = torch.log_softmax(torch.randn(2, 5, 6, generator=gen(1)), dim=-1)
+    torch.testing.assert_close(guided_log_probs(c, u, 1.0), c)
+    torch.testing.assert_close(guided_log_probs(c, u, 0.0), u)
+    w = guided_log_probs(c, u, 2.0)
+    torch.testing.assert_close(w, torch.log_softmax(u + 2.0 * (c - u), dim=-1))
+    torch.testing.assert_close(w.exp().sum(dim=-1), torch.ones(2, 5))
+    carried = torch.full((6,), -math.inf)
+    carried[3] = 0.0  # SUBS: position 0 is unmasked with token 3, in both rows
+    c[:, 0], u[:, 0] = carried, carried
+    w = guided_log_probs(c, u, 2.0)
+    assert torch.equal(w[:, 0], c[:, 0])
+    assert torch.isfinite(w[:, 1:]).all()
+    u[:, 0] = torch.log_softmax(torch.randn(6, generator=gen(2)), dim=-1)  # even if the other row disagrees
+    assert torch.equal(guided_log_probs(c, u, 3.0)[:, 0], c[:, 0])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_guidance_evaluates_both_rows_in_one_network_call(method):
+    model = ladd_model(method)
+    model.channel.set_sampling(lag=0.0, guidance=2.0)
+    assert model.channel.num_particles() == 2 and model.particles == 2
+    x_t = torch.full((3, L), V)
+    x_t[:, :4] = torch.tensor([1, 0, 3, 2])
+    state = model.init_state(x_t, gen(0))
+    assert state.null is not None
+    calls = spy(model.network)
+    t = torch.full((3,), 0.8)
+    log_p = model.x0_log_probs(x_t, t, state)
+    assert len(calls) == 1 and calls[0][1]["latent"].shape[0] == 6
+    assert log_p.shape == (3, L, V)
+    torch.testing.assert_close(log_p.exp().sum(dim=-1), torch.ones(3, L))
+    t_y = torch.full((3,), state.t_y)
+    with torch.no_grad():
+        cond = model.network(x_t, t, latent=model.channel.latent_input(state.y), latent_t=t_y)[0]
+        uncond = model.network(x_t, t, latent=state.null, latent_t=t_y)[0]
+    expected = guided_log_probs(subs_log_probs(cond, x_t, V), subs_log_probs(uncond, x_t, V), 2.0)
+    torch.testing.assert_close(log_p, expected)
+    assert torch.equal(log_p[:, :4].argmax(dim=-1), x_t[:, :4])  # carried tokens stay
+    model.channel.set_sampling(guidance=1.0)
+    assert model.particles == 1 and model.init_state(x_t, gen(0)).null is None
+    model.channel.set_sampling(guidance=2.0)
+    out = AncestralSampler(model, model.schedule).sample(3, L, 4, generator=gen(1))
+    assert out.rows_evaluated == 2 * 3 * out.nfe and (out.x < V).all()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_sampling_a_stage_1_model_is_refused(method):
+    model = ladd_model(method, stage=1)
+    with pytest.raises(AugdiffError, match="stage 2"):
+        AncestralSampler(model, model.schedule).sample(2, L, 4, generator=gen(0))
+
+
+# -- the latent encoder's pooling --------------------------------------------------------------------------
+def encoder_states(encoder, x0):
+    """Per-token hidden states [B, L, H] that the encoder pools (the output of its final norm)."""
+    states = []
+    handle = encoder.norm.register_forward_hook(lambda module, inputs, output: states.append(output))
+    out = encoder(x0)
+    handle.remove()
+    return states[0], out
+
+
+def test_latent_encoder_pooling():
+    shape = model_shape("xxs")
+    x0 = torch.randint(0, V, (5, L), generator=gen(0))
+    torch.manual_seed(0)
+    mean = LatentEncoder(V, L, 3, D, shape, "mean")  # 16 tokens into 3 uneven chunks
+    h, out = encoder_states(mean, x0)
+    assert out.shape == (5, 3, D)
+    pooled = F.adaptive_avg_pool1d(h.transpose(1, 2), 3).transpose(1, 2)
+    torch.testing.assert_close(out, mean.proj(pooled))
+    torch.testing.assert_close(out[:, 0], mean.proj(h[:, :6].mean(dim=1)))  # chunk 0 = tokens 0..5
+    none = LatentEncoder(V, L, L, D, shape, "none")
+    none.load_state_dict(mean.state_dict())  # same weights: the pooling is the only difference
+    per_token = none(x0)
+    assert per_token.shape == (5, L, D)
+    torch.testing.assert_close(out, F.adaptive_avg_pool1d(per_token.transpose(1, 2), 3).transpose(1, 2))
+    patch = LatentEncoder(V, L, 4, D, shape, "patch")
+    h, out = encoder_states(patch, x0)
+    assert out.shape == (5, 4, D) and patch.proj.in_features == 4 * shape["hidden_size"]
+    torch.testing.assert_close(out, patch.proj(h.reshape(5, 4, 4 * shape["hidden_size"])))
+    last = LatentEncoder(V, L, 2, D, shape, "last")  # the paper's readout: the rightmost L′ states
+    h, out = encoder_states(last, x0)
+    assert out.shape == (5, 2, D)
+    torch.testing.assert_close(out, last.proj(h[:, -2:]))
+    with pytest.raises(ValueError, match="latent_len == seq_len"):
+        LatentEncoder(V, L, 4, D, shape, "none")
+    with pytest.raises(ValueError, match="divisible"):
+        LatentEncoder(V, L, 3, D, shape, "patch")
+    blank = torch.zeros(5, L, dtype=torch.bool)
+    blank[:, 2] = True
+    assert not torch.allclose(mean(x0, blank), mean(x0))  # blanked positions change the latent

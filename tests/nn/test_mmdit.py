@@ -1,0 +1,119 @@
+"""LADD's MM-DiT joint denoiser: shapes, cross-stream attention, per-stream weights, time conditioning."""
+
+import pytest
+import torch
+
+from augdiff.config import build_config
+from augdiff.methods import build_model
+from augdiff.nn.mmdit import MMDiT, MMDiTConfig
+
+V, L, LY, DY = 5, 12, 3, 8  # vocabulary (mask included), tokens, latent positions, latent width
+
+
+def tiny(latent_out=DY, **kw) -> MMDiT:
+    cfg = MMDiTConfig(vocab_size=V, latent_len=LY, latent_in=DY, latent_out=latent_out, n_layers=2, **kw)
+    return MMDiT(cfg)
+
+
+def randomize(net: MMDiT) -> MMDiT:
+    """Give the zero-initialized (adaLN-zero, heads) layers weights so that every path matters."""
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.abs().sum() == 0:
+                p.normal_(0, 0.3)
+    return net.eval()
+
+
+def inputs(batch=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, V, (batch, L), generator=g)
+    return x, torch.rand(batch, generator=g), torch.randn(batch, LY, DY, generator=g), torch.rand(batch, generator=g)
+
+
+@pytest.mark.parametrize("method,width", [("co-ladd", 16), ("di-ladd", 33)])
+def test_built_networks_have_the_latent_head_of_their_method(method, width):
+    """Co-LADD's head predicts ŷ_0 (width d′ = 16); Di-LADD's gives logits over K = 32 codes + the mask."""
+    cfg = build_config({"method": method, "model_size": "xxs", "ladd": {"latent_dim": 16, "codebook_size": 32}})
+    net = build_model(cfg, 3).network
+    assert isinstance(net, MMDiT) and net.cfg.latent_out == width and net.cfg.latent_in == 16
+    logits, head = net(
+        torch.randint(0, 4, (2, 10)), torch.rand(2), latent=torch.randn(2, 1, 16), latent_t=torch.rand(2)
+    )
+    assert logits.shape == (2, 10, 4) and head.shape == (2, 1, width)
+
+
+def test_fresh_network_outputs_zeros():
+    """adaLN-zero and zero heads: a new network is the all-zero map in both streams."""
+    x, t, y, t_y = inputs()
+    logits, head = tiny()(x, t, latent=y, latent_t=t_y)
+    assert logits.shape == (2, L, V) and head.shape == (2, LY, DY)
+    assert torch.equal(logits, torch.zeros_like(logits)) and torch.equal(head, torch.zeros_like(head))
+
+
+def test_streams_read_each_other():
+    """Joint attention: token logits depend on the latent, the latent head depends on the tokens."""
+    net = randomize(tiny())
+    x, t, y, t_y = inputs()
+    logits, head = net(x, t, latent=y, latent_t=t_y)
+    logits_y, head_y = net(x, t, latent=y + 1.0, latent_t=t_y)
+    assert not torch.allclose(logits, logits_y, atol=1e-4)
+    x2 = x.clone()
+    x2[:, -1] = (x[:, -1] + 1) % V
+    logits_x, head_x = net(x2, t, latent=y, latent_t=t_y)
+    assert not torch.allclose(head, head_x, atol=1e-4)
+    assert not torch.allclose(logits[:, 0], logits_x[:, 0], atol=1e-4)  # and tokens see each other
+
+
+def test_the_streams_have_their_own_weights():
+    net = randomize(tiny())
+    for block in net.blocks:
+        x, y = block.streams["x"], block.streams["y"]
+        for name in ("qkv", "attn_out", "mlp", "adaln"):
+            ids_x = {id(p) for p in getattr(x, name).parameters()}
+            ids_y = {id(p) for p in getattr(y, name).parameters()}
+            assert ids_x and not ids_x & ids_y, name
+    assert net.heads["x"].out_features == V and net.heads["y"].out_features == DY
+    # the last block's MLP of one stream acts after the joint attention: it only reaches its own output
+    x, t, y, t_y = inputs()
+    logits, head = net(x, t, latent=y, latent_t=t_y)
+    for stream, unchanged, changed in (("y", 0, 1), ("x", 1, 0)):  # output 0: token logits, 1: latent head
+        with torch.no_grad():
+            net.blocks[-1].streams[stream].mlp[-1].bias.add_(1.0)
+        new = net(x, t, latent=y, latent_t=t_y)
+        torch.testing.assert_close(new[unchanged], (logits, head)[unchanged])
+        assert not torch.allclose(new[changed], (logits, head)[changed], atol=1e-4)
+        logits, head = new
+
+
+@pytest.mark.parametrize("conditioned", [False, True])
+def test_time_conditioning(conditioned):
+    """The token time is read only with time_conditioning; the latent time always."""
+    net = randomize(tiny(time_conditioning=conditioned))
+    assert net.time_conditioned is conditioned
+    x, t, y, t_y = inputs()
+    logits, head = net(x, t, latent=y, latent_t=t_y)
+    other_t = net(x, 1.0 - t, latent=y, latent_t=t_y)
+    same = torch.allclose(logits, other_t[0]) and torch.allclose(head, other_t[1])
+    assert same is (not conditioned)
+    other_t_y = net(x, t, latent=y, latent_t=1.0 - t_y)
+    assert not torch.allclose(logits, other_t_y[0], atol=1e-4) and not torch.allclose(head, other_t_y[1], atol=1e-4)
+
+
+def test_the_latent_stream_is_required():
+    x, t, _, _ = inputs()
+    with pytest.raises(AssertionError, match="latent"):
+        tiny()(x, t)
+
+
+def test_input_embeds_replace_the_token_embedding():
+    net = randomize(tiny())
+    x, t, y, t_y = inputs()
+    a = net(x, t, latent=y, latent_t=t_y)
+    b = net(None, t, input_embeds=net.embed_tokens(x), latent=y, latent_t=t_y)
+    torch.testing.assert_close(a, b)
+
+
+def test_flops_sequence_length_counts_both_streams():
+    net = tiny()
+    assert net.flops_seq_len(L) == L + LY
+    assert net.flops_seq_len(100) == 100 + LY
