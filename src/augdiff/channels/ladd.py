@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -268,6 +267,3 @@ class LADDChannel(LatentChannel):
         if self.lag < 1.0 and state.head is not None:
             y = self.reverse(y, state.head, t_y, s_y, generator)
         return LADDState(y=y, t_y=s_y, null=self._null_input(y, s_y, generator))
-
-    def describe_state(self, state: Any) -> dict[str, Any]:
-        return {"t_y": state.t_y}
