@@ -5,6 +5,7 @@ MDLM is the empty channel on a DiT; CADD, Co-LADD and Di-LADD add their channel 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -153,16 +154,12 @@ def build_network(cfg: TrainConfig, vocab_size: int) -> nn.Module:
     net_cfg = build_network_config(cfg, vocab_size)
     if cfg.method not in LADD_METHODS:
         return DiT(net_cfg)
-    lc = cfg.ladd
-    fields = {k: getattr(net_cfg, k) for k in ("hidden_size", "n_layers", "n_heads", "mlp_ratio", "dropout")}
     return MMDiT(
         MMDiTConfig(
-            vocab_size=net_cfg.vocab_size,
-            latent_len=lc.latent_len,
-            latent_in=lc.latent_dim,
+            **dataclasses.asdict(net_cfg),
+            latent_len=cfg.ladd.latent_len,
+            latent_in=cfg.ladd.latent_dim,
             latent_out=_latent_head_width(cfg),
-            time_conditioning=net_cfg.time_conditioning,
-            **fields,
         )
     )
 

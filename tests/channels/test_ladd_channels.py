@@ -60,11 +60,11 @@ def spy(module):
 def test_co_ladd_latents_lie_on_the_unit_sphere(pool, latent_len):
     x0 = torch.randint(0, V, (8, L), generator=gen(1))
     model = ladd_model("co-ladd", pool=pool, latent_len=latent_len)
-    y, extra = model.channel.encode(x0, None)
+    y, extra, _ = model.channel.encode(x0, None)
     assert y.shape == (8, latent_len, D) and extra is None
     torch.testing.assert_close(y.norm(dim=-1), torch.ones(8, latent_len))
     raw = ladd_model("co-ladd", pool=pool, latent_len=latent_len, normalize=False)  # the same weights
-    y_raw, _ = raw.channel.encode(x0, None)
+    y_raw, _, _ = raw.channel.encode(x0, None)
     assert not torch.allclose(y_raw.norm(dim=-1), torch.ones(8, latent_len), atol=1e-2)
     torch.testing.assert_close(y, y_raw / y_raw.norm(dim=-1, keepdim=True))
     torch.testing.assert_close(unit_normalize(y_raw), y)
@@ -74,7 +74,7 @@ def test_di_ladd_codes_round_trip_through_the_codebook():
     model = ladd_model("di-ladd", latent_len=4)
     ch = model.channel
     x0 = torch.randint(0, V, (64, L), generator=gen(2))
-    codes, commit = ch.encode(x0, None)
+    codes, commit, _ = ch.encode(x0, None)
     assert codes.shape == (64, 4) and codes.dtype == torch.long and commit is None  # no VQ loss in eval
     assert ((codes >= 0) & (codes < K)).all() and codes.unique().numel() > 1
     codebook = ch.vq.codebook

@@ -51,13 +51,13 @@ class CoLADDChannel(LADDChannel):
         self.normalize = normalize
         self.encoder_noise = encoder_noise
 
-    def encode(self, x0: Tensor, blank: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    def encode(self, x0: Tensor, blank: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
         y = self.encoder(x0, blank) if blank is not None else self.encoder(x0)
         if self.normalize:
             y = unit_normalize(y)
         if self.encoder_noise > 0:
             y = y + self.encoder_noise * torch.randn_like(y)
-        return y.float(), None
+        return y.float(), None, None
 
     def null_latent(self, y0: Tensor) -> Tensor:
         """The zero vector: off the unit sphere, so the denoiser can tell it from every real latent."""
@@ -70,7 +70,7 @@ class CoLADDChannel(LADDChannel):
         clean = (t_y == 0).view(-1, *[1] * (y0.dim() - 1))
         return torch.where(clean, y0, gaussian_forward(y0, t_y, self.schedule, eps))
 
-    def latent_input(self, y_t: Tensor) -> Tensor:
+    def latent_input(self, y_t: Tensor, clean: Tensor | None = None) -> Tensor:
         return y_t
 
     def latent_loss(self, head: Tensor, y0: Tensor, y_t: Tensor, t_y: Tensor) -> Tensor:

@@ -62,13 +62,11 @@ class DiLADDChannel(LADDChannel):
     def frozen_modules(self) -> nn.Module:
         return nn.ModuleList([self.encoder, self.vq])
 
-    def encode(self, x0: Tensor, blank: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        """Codes of ``x0``; in stage 1 the straight-through quantized vectors ride along for the gradient."""
+    def encode(self, x0: Tensor, blank: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Codes of ``x0``, the commitment loss (training only) and the straight-through quantized vectors."""
         e = self.encoder(x0, blank) if blank is not None else self.encoder(x0)
         quantized, codes, commit = self.vq(e.float())
-        # Kept for the latent_input call of this same training step only (see there).
-        self._quantized = quantized if self.training and self.stage == 1 else None
-        return codes, commit if self.training else None
+        return codes, commit if self.training else None, quantized
 
     def null_latent(self, y0: Tensor) -> Tensor:
         """All codes masked: the latent carries nothing (Di-LADD's natural null, App. C.3)."""
@@ -77,13 +75,10 @@ class DiLADDChannel(LADDChannel):
     def noise(self, y0: Tensor, t_y: Tensor, generator: torch.Generator | None) -> Tensor:
         return forward_mask(y0, self.schedule.alpha(t_y), self.codebook_size, generator)
 
-    def latent_input(self, y_t: Tensor) -> Tensor:
+    def latent_input(self, y_t: Tensor, clean: Tensor | None = None) -> Tensor:
         masked = (y_t == self.codebook_size).unsqueeze(-1)
-        vectors = self.vq.codebook[y_t.clamp(max=self.codebook_size - 1)]
-        quantized = getattr(self, "_quantized", None) if self.training else None
-        if quantized is not None and quantized.shape == vectors.shape:
-            vectors = quantized  # equal values; carries the straight-through gradient to the encoder
-            self._quantized = None
+        # ``clean`` equals the codebook rows of y_0 and carries the straight-through gradient to the encoder.
+        vectors = self.vq.codebook[y_t.clamp(max=self.codebook_size - 1)] if clean is None else clean
         return torch.where(masked, self.mask_embedding.to(vectors.dtype), vectors)
 
     def latent_loss(self, head: Tensor, y0: Tensor, y_t: Tensor, t_y: Tensor) -> Tensor:

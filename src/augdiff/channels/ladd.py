@@ -95,8 +95,10 @@ class LADDChannel(LatentChannel):
 
     # -- the latent process, per method ----------------------------------------------------------------------
     @abstractmethod
-    def encode(self, x0: Tensor, blank: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        """Clean latent y_0 (Co: vectors; Di: codes) and an extra encoder loss (Di: VQ commitment)."""
+    def encode(self, x0: Tensor, blank: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Clean latent y_0 (Co: vectors; Di: codes), an extra encoder loss (Di: VQ commitment), and the vectors
+        to read for y_0 that carry the encoder's gradient (Di: straight-through quantized; ``None`` if y_0 is
+        its own vector)."""
 
     @abstractmethod
     def null_latent(self, y0: Tensor) -> Tensor:
@@ -107,8 +109,9 @@ class LADDChannel(LatentChannel):
         """y_t ~ q(y_t | y_0) at latent times ``t_y`` ``[B]``; exactly y_0 where t_y = 0."""
 
     @abstractmethod
-    def latent_input(self, y_t: Tensor) -> Tensor:
-        """Vectors ``[B, L′, d′]`` that the networks read for the latent y_t."""
+    def latent_input(self, y_t: Tensor, clean: Tensor | None = None) -> Tensor:
+        """Vectors ``[B, L′, d′]`` that the networks read for the latent y_t; ``clean``: the third output of
+        :meth:`encode`, read at the positions where y_t is still clean."""
 
     @abstractmethod
     def latent_loss(self, head: Tensor, y0: Tensor, y_t: Tensor, t_y: Tensor) -> Tensor:
@@ -148,7 +151,7 @@ class LADDChannel(LatentChannel):
         self, network: nn.Module, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
     ) -> ChannelInput:
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage == 1):
-            y0, encoder_loss = self.encode(x0, self._blank(x_t, generator))
+            y0, encoder_loss, clean = self.encode(x0, self._blank(x_t, generator))
         b = x0.shape[0]
         dropped = torch.zeros(b, dtype=torch.bool, device=x0.device)
         y_in = y0
@@ -158,7 +161,7 @@ class LADDChannel(LatentChannel):
         t_y = self._latent_time(t, generator)
         y_t = self.noise(y_in, t_y, generator)
         context = {"y0": y0, "y_t": y_t, "t_y": t_y, "encoder_loss": encoder_loss, "dropped": dropped}
-        return ChannelInput(latent=self.latent_input(y_t), latent_t=t_y, context=context)
+        return ChannelInput(latent=self.latent_input(y_t, clean), latent_t=t_y, context=context)
 
     def extra_loss(
         self,
@@ -217,6 +220,14 @@ class LADDChannel(LatentChannel):
     def num_particles(self) -> int:
         return 2 if self.guidance != 1.0 else 1
 
+    def require_latent_denoisers(self) -> None:
+        """Sampling needs stage 2: in stage 1 the latent head and the latent-only denoiser are never trained."""
+        if self.stage == 1:
+            raise AugdiffError(
+                "this LADD run is from stage 1: its latent denoisers are untrained; train stage 2 "
+                "(augdiff train --stage 2 --init-from DIR) and sample from that run"
+            )
+
     def _null_input(self, y: Tensor, t_y: float, generator: torch.Generator | None) -> Tensor | None:
         if self.guidance == 1.0:
             return None
@@ -227,11 +238,7 @@ class LADDChannel(LatentChannel):
     @torch.no_grad()
     def init_state(self, network: nn.Module, x_T: Tensor, generator: torch.Generator | None) -> LADDState:
         """y at t_y = 1, then the latent-only phase to t_y = 1 − λ (never reads the tokens)."""
-        if self.stage == 1:
-            raise AugdiffError(
-                "this LADD model is from stage 1: its latent denoisers are untrained; train stage 2 "
-                "(augdiff train --stage 2 --init-from DIR) and sample from that run"
-            )
+        self.require_latent_denoisers()
         y = self.terminal(x_T.shape[0], x_T.device, generator)
         n = 0 if self.lag == 0.0 else max(1, round(self.lag * self.latent_steps))
         grid = torch.linspace(1.0, 1.0 - self.lag, n + 1, dtype=torch.float64).tolist()

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from augdiff.channels.ladd import LADDChannel
 from augdiff.data.tokens import decode_chars, encode_chars
 from augdiff.errors import AugdiffError
 from augdiff.files import check_output_file, ensure_dir
@@ -121,11 +122,8 @@ def set_sampling_options(model: Any, method: str, args: argparse.Namespace) -> N
         if getattr(args, "lag", None) is not None:
             raise AugdiffError("--inference and --lag both set the latent's lead: give one of them")
         args.lag = 0.0 if args.inference == "joint" else 1.0
-    if getattr(model.channel, "stage", 2) == 1:
-        raise AugdiffError(
-            "this LADD run is from stage 1: its latent denoisers are untrained; train stage 2 "
-            "(augdiff train --stage 2 --init-from DIR) and sample from that run"
-        )
+    if isinstance(model.channel, LADDChannel):  # refuse before the sampler draws its progress bar
+        model.channel.require_latent_denoisers()
     given = {k: getattr(args, k) for ks in _CHANNEL_FLAGS.values() for k in ks if getattr(args, k, None) is not None}
     foreign = [k for k in given if k not in _CHANNEL_FLAGS.get(method, ())]
     if foreign:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from augdiff.nn.dit import DiTConfig
 from augdiff.nn.layers import Rotary, TimestepEmbedding, apply_rotary, init_adaln_zero, modulate
 
 __all__ = ["MMDiTConfig", "MMDiT"]
@@ -22,26 +23,17 @@ STREAMS = ("x", "y")
 
 
 @dataclass
-class MMDiTConfig:
-    """Shape of an MM-DiT.
+class MMDiTConfig(DiTConfig):
+    """Shape of an MM-DiT: a DiT's shape plus the latent stream's.
 
     Attributes:
-        vocab_size: token states, the mask included.
         latent_len: L′ latent positions; latent_in: width of the latent vectors fed in (d′);
         latent_out: width of the latent head (d′ for Co-LADD's ŷ_0, codebook size + 1 for Di-LADD's logits).
     """
 
-    vocab_size: int
-    latent_len: int
-    latent_in: int
-    latent_out: int
-    hidden_size: int = 32
-    n_layers: int = 4
-    n_heads: int = 2
-    mlp_ratio: int = 4
-    dropout: float = 0.0
-    time_conditioning: bool = False
-    cond_dim: int = 128
+    latent_len: int = 1
+    latent_in: int = 32
+    latent_out: int = 32
 
 
 class _Stream(nn.Module):
@@ -110,7 +102,6 @@ class MMDiT(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.hidden_size
-        assert d % cfg.n_heads == 0 and (d // cfg.n_heads) % 2 == 0, "heads must split hidden_size evenly"
         self.embed = nn.Embedding(cfg.vocab_size, d)
         self.latent_embed = nn.Linear(cfg.latent_in, d)
         self.time_embed = nn.ModuleDict({s: TimestepEmbedding(cfg.cond_dim) for s in STREAMS})
