@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from augdiff.ar import ARModel
 from augdiff.config import build_config
 from augdiff.data import ArrayDataset
 from augdiff.errors import AugdiffError
@@ -144,48 +145,86 @@ def bench_sample(
     device: str = "auto",
     overrides: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Time one batch of ``batch_size`` sequences sampled in ``steps`` steps (after one untimed warm-up step)."""
+    """Time one batch of ``batch_size`` sequences sampled in ``steps`` steps (after one untimed warm-up step).
+
+    An ``ar`` model draws its ``seq_len`` tokens one per step with its key/value cache (``steps`` and ``cache``
+    do not apply).
+    """
     cfg = _config(method, model_size, seq_len, batch_size, device, overrides or [])
     dev = resolve_device(cfg.device)
     configure_device(dev)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, vocab_size).to(dev).eval()
+    if isinstance(model, ARModel):
+        if k != 1:
+            raise AugdiffError(f"--k applies to cadd models, not {method}")
+        return _bench_sample_ar(model, method, model_size, seq_len, batch_size, vocab_size, dev)
     if k != 1:
         try:
             model.channel.set_sampling(k=k)
         except ValueError:
             raise AugdiffError(f"--k applies to cadd models, not {method}") from None
     sampler = AncestralSampler(model, model.schedule, cache=cache and model.cacheable)
+    seconds, out = _timed_draw(
+        dev,
+        lambda: sampler.sample(batch_size, seq_len, 1, device=dev),
+        lambda: sampler.sample(batch_size, seq_len, steps, device=dev),
+    )
+    shape = dict(method=method, model_size=model_size, seq_len=seq_len, batch_size=batch_size, vocab_size=vocab_size)
+    return _sample_record(
+        dev,
+        seconds,
+        steps,
+        shape,
+        k=model.channel.num_particles(),
+        cache=sampler.cache,
+        nfe=out.nfe,
+        rows_evaluated=out.rows_evaluated,
+    )
+
+
+def _timed_draw(dev: torch.device, warm_up: Any, draw: Any) -> tuple[float, Any]:
+    """Seconds of ``draw()`` after an untimed ``warm_up()`` (bf16 autocast on GPU), and its result."""
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
     )
     with autocast:
-        sampler.sample(batch_size, seq_len, 1, device=dev)
+        warm_up()
         _sync(dev)
         start = time.perf_counter()
-        out = sampler.sample(batch_size, seq_len, steps, device=dev)
+        out = draw()
         _sync(dev)
-    seconds = time.perf_counter() - start
+    return time.perf_counter() - start, out
+
+
+def _sample_record(dev: torch.device, seconds: float, steps: int, shape: dict[str, Any], **run: Any) -> dict[str, Any]:
+    """One ``bench sample`` result: the model ``shape``, how it sampled (``run``), the speed and peak memory."""
     memory, kind = _peak_memory_mb(dev)
     return {
         "mode": "sample",
-        "method": method,
-        "model_size": model_size,
-        "seq_len": seq_len,
-        "batch_size": batch_size,
-        "vocab_size": vocab_size,
+        **shape,
         "steps": steps,
-        "k": model.channel.num_particles(),
-        "cache": sampler.cache,
+        **run,
         "device": str(dev),
         "threads": torch.get_num_threads(),
-        "nfe": out.nfe,
-        "rows_evaluated": out.rows_evaluated,
         "seconds": seconds,
         "seconds_per_step": seconds / steps,
-        "tokens_per_s": batch_size * seq_len / seconds,
+        "tokens_per_s": shape["batch_size"] * shape["seq_len"] / seconds,
         "peak_memory_mb": memory,
         "memory": kind,
     }
+
+
+def _bench_sample_ar(
+    model: ARModel, method: str, model_size: str, seq_len: int, batch_size: int, vocab_size: int, dev: torch.device
+) -> dict[str, Any]:
+    """:func:`bench_sample` for the AR model: one KV-cached generation of ``seq_len`` tokens, after a warm-up."""
+    seconds, _ = _timed_draw(
+        dev, lambda: model.generate(batch_size, min(seq_len, 2)), lambda: model.generate(batch_size, seq_len)
+    )
+    shape = dict(method=method, model_size=model_size, seq_len=seq_len, batch_size=batch_size, vocab_size=vocab_size)
+    return _sample_record(
+        dev, seconds, seq_len, shape, k=1, cache="kv", nfe=seq_len, rows_evaluated=seq_len * batch_size
+    )

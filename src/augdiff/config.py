@@ -33,6 +33,7 @@ __all__ = [
     "OptimConfig",
     "CADDConfig",
     "LADDConfig",
+    "TextConfig",
     "TrainConfig",
     "build_config",
     "config_to_dict",
@@ -97,7 +98,7 @@ class LADDConfig:
     codebook_size: int = 512
     vq_decay: float = 0.99
     commitment_weight: float = 0.25
-    dead_code_threshold: int = 2
+    dead_code_threshold: float = 2.0
     kmeans_init: bool = True
     lambda_x: float = 1.0
     lambda_y: float = 1.0
@@ -109,6 +110,21 @@ class LADDConfig:
     prior: str = "auto"
     prior_hidden: int = 128
     prior_layers: int = 3
+
+
+@dataclass
+class TextConfig:
+    """Text data (``--data text:PATH | hf:NAME``): the tokenizer and how documents become rows (``data/text.py``).
+
+    ``tokenizer``: ``auto`` (the corpus's own characters for ``text:PATH``, each hub corpus's usual choice for
+    ``hf:NAME``), ``char``, ``text8`` (27 symbols a–z and space), ``bpe`` (trained on the training split) or a
+    path to a ``tokenizer.json`` or a GPT-2 / Qwen3 tokenizer directory. ``packing``: ``auto`` (``none`` for
+    characters, ``wrap`` for BPE, ``pad`` for sentence corpora), ``wrap`` (MDLM), ``pad`` or ``none``.
+    """
+
+    tokenizer: str = "auto"
+    bpe_vocab_size: int = 4096
+    packing: str = "auto"
 
 
 @dataclass
@@ -150,13 +166,14 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     cadd: CADDConfig = field(default_factory=CADDConfig)
     ladd: LADDConfig = field(default_factory=LADDConfig)
+    text: TextConfig = field(default_factory=TextConfig)
 
     def __post_init__(self) -> None:
         _validate(self)
 
 
 _CHOICES: dict[str, tuple[Any, ...]] = {
-    "method": ("mdlm", "cadd", "co-ladd", "di-ladd"),
+    "method": ("mdlm", "cadd", "co-ladd", "di-ladd", "ar"),
     "model_size": ("xxs", "xs", "tiny", "small"),
     "precision": ("auto", "fp32", "bf16"),
     "diffusion.schedule": ("linear", "loglinear", "polynomial", "geometric", "cosine"),
@@ -171,8 +188,11 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "ladd.schedule": ("auto", "vp-sqrt", "vp-linear", "vp-cosine", "linear", "loglinear", "polynomial", "cosine"),
     "ladd.latent_weighting": ("constant", "elbo"),
     "ladd.prior": ("auto", "mlp", "dit"),
+    "text.packing": ("auto", "wrap", "pad", "none"),
 }
 MAX_VOCAB = 10_000_000
+# A byte-level BPE starts from the 256 byte symbols and adds [BOS], [EOS], [PAD] (``data/tokenizer.py``).
+MIN_BPE_VOCAB = 256 + 3
 
 _POSITIVE_INT = "a positive integer"
 # key → (test, what the value must be). NaN fails every test, so it is refused too.
@@ -217,6 +237,11 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ladd.p_seq": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
     "ladd.prior_hidden": (lambda v: v >= 1, _POSITIVE_INT),
     "ladd.prior_layers": (lambda v: v >= 1, _POSITIVE_INT),
+    "text.tokenizer": (lambda v: bool(v.strip()), "auto, char, text8, bpe or a path to tokenizer files"),
+    "text.bpe_vocab_size": (
+        lambda v: MIN_BPE_VOCAB <= v <= MAX_VOCAB,
+        f"between {MIN_BPE_VOCAB} (256 bytes + 3 special tokens) and {MAX_VOCAB:,}",
+    ),
 }
 
 

@@ -1,6 +1,7 @@
 """Methods as compositions: ``method`` name → (mask schedule, latent channel, network).
 
-MDLM is the empty channel on a DiT; CADD, Co-LADD and Di-LADD add their channel here and nowhere else.
+MDLM is the empty channel on a DiT; CADD, Co-LADD and Di-LADD add their channel here and nowhere else. The
+autoregressive reference ``ar`` is the same DiT with causal attention (:class:`augdiff.ar.ARModel`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from augdiff.ar import ARModel
 from augdiff.channels import LatentChannel, NoChannel
 from augdiff.channels.cadd import CADDChannel
 from augdiff.config import TrainConfig
@@ -24,9 +26,17 @@ from augdiff.schedules.gaussian import make_gaussian_schedule
 
 Decode = Callable[[Tensor], list[str]]
 
-__all__ = ["METHODS", "LADD_METHODS", "build_model", "build_channel", "build_schedule", "build_network_config"]
+__all__ = [
+    "METHODS",
+    "LADD_METHODS",
+    "build_model",
+    "build_ar_model",
+    "build_channel",
+    "build_schedule",
+    "build_network_config",
+]
 
-METHODS = ("mdlm", "cadd", "co-ladd", "di-ladd")
+METHODS = ("mdlm", "cadd", "co-ladd", "di-ladd", "ar")
 LADD_METHODS = ("co-ladd", "di-ladd")
 
 
@@ -164,9 +174,20 @@ def build_network(cfg: TrainConfig, vocab_size: int) -> nn.Module:
     )
 
 
+def build_ar_model(cfg: TrainConfig, vocab_size: int) -> ARModel:
+    """The AR reference of matched size: the DiT of the same preset and ``model.*`` overrides, made causal.
+
+    The ``diffusion``, ``cadd`` and ``ladd`` sections do not apply and are ignored.
+    """
+    if cfg.model.time_conditioning:
+        raise AugdiffError("model.time_conditioning does not apply to method=ar (it has no diffusion time): drop it")
+    net_cfg = dataclasses.replace(build_network_config(cfg, vocab_size), causal=True)
+    return ARModel(DiT(net_cfg), vocab_size)
+
+
 def build_model(
     cfg: TrainConfig, vocab_size: int, seq_len: int | None = None, decode: Decode | None = None
-) -> DiffusionModel:
+) -> DiffusionModel | ARModel:
     """The model of ``cfg.method`` over ``vocab_size`` data tokens.
 
     ``seq_len`` (the data's length) and ``decode`` (ids → texts) are needed only by LADD encoders that pool
@@ -174,6 +195,8 @@ def build_model(
     """
     if cfg.method not in METHODS:
         raise AugdiffError(f"method={cfg.method!r} is not known (choose one of: {', '.join(METHODS)})")
+    if cfg.method == "ar":
+        return build_ar_model(cfg, vocab_size)
     network = build_network(cfg, vocab_size)
     schedule = build_schedule(cfg)
     channel = build_channel(cfg, schedule, vocab_size, network.cfg.hidden_size, seq_len, decode)

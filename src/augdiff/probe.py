@@ -44,9 +44,10 @@ def probe_latent(
     Other masked positions in ``tokens`` get pure-noise latents (t=1). One noise draw ε is shared by all levels,
     so the rows differ only by t.
     """
-    channel = model.channel
+    channel = getattr(model, "channel", None)  # an autoregressive model has none
     if not isinstance(channel, CADDChannel):
-        raise AugdiffError(f"probe needs a model with a continuous latent (method cadd); this one is {channel.name}")
+        kind = channel.name if channel is not None else "ar"
+        raise AugdiffError(f"probe needs a model with a continuous latent (method cadd); this one is {kind}")
     if not 0 <= position < tokens.numel():
         raise AugdiffError(f"--position {position} is outside the text's {tokens.numel()} tokens (0-based)")
     model.eval()

@@ -8,8 +8,9 @@ from typing import Any
 
 import torch
 
+from augdiff.ar import ARModel
 from augdiff.config import TrainConfig, config_from_dict
-from augdiff.data.tokens import decode_chars
+from augdiff.data.tokenizer import tokenizer_from_description
 from augdiff.errors import AugdiffError
 from augdiff.methods import build_model
 from augdiff.model import DiffusionModel
@@ -21,9 +22,12 @@ __all__ = ["LoadedRun", "load_run"]
 
 @dataclass
 class LoadedRun:
-    """A model restored from a checkpoint, with the config and data description it was trained with."""
+    """A model restored from a checkpoint, with the config and data description it was trained with.
 
-    model: DiffusionModel
+    ``model`` is a :class:`DiffusionModel`, or an :class:`ARModel` for ``method: ar`` runs.
+    """
+
+    model: DiffusionModel | ARModel
     config: TrainConfig
     data: dict[str, Any]
     step: int
@@ -42,8 +46,8 @@ def load_run(path: str | Path, *, weights: str = "ema", device: torch.device | s
     try:
         cfg = config_from_dict(ckpt.meta["config"])
         data = dict(ckpt.meta["data"])
-        chars = data.get("chars")
-        decode = (lambda x: [decode_chars(chars, row) for row in x]) if chars is not None else None
+        tok = tokenizer_from_description(data)  # None for sawtooth and raw tokens; old runs hold only chars
+        decode = (lambda x: [tok.decode(row) for row in x]) if tok is not None else None
         model = build_model(cfg, int(data["vocab_size"]), data.get("seq_len"), decode)
     except (KeyError, TypeError) as exc:
         raise AugdiffError(f"{ckpt.path}: checkpoint metadata lacks {exc} (a damaged or foreign checkpoint)") from None

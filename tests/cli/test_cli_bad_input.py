@@ -92,7 +92,7 @@ def test_existing_run_needs_resume_and_resume_refuses_new_config(tmp_path, capsy
     fails_cleanly(
         ["sample", str(out), "--out", str(tmp_path / "s.npy"), "--prefix", "ab"],
         capsys,
-        "needs a character-level text model",
+        "--prefix needs a text model",
         tmp_path / "s.npy",
     )
     fails_cleanly(["eval", str(out), "--data", f"text:{tmp_path / 'x.txt'}"], capsys, "trained on sawtooth data")

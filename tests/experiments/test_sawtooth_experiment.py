@@ -3,7 +3,8 @@
 import json
 
 from augdiff.cli.main import main
-from augdiff.experiments.sawtooth import PRESETS, SAMPLING_STEPS, _train, method_config
+from augdiff.experiments.sawtooth import PRESETS, SAMPLING_STEPS, method_config
+from augdiff.experiments.training import train_or_reuse
 
 
 def test_run_sawtooth_writes_results_report_and_plots(tmp_path):
@@ -21,7 +22,7 @@ def test_run_sawtooth_writes_results_report_and_plots(tmp_path):
     # a second call reuses the finished run instead of training again ...
     latest = out / "mdlm" / "checkpoints" / "latest"
     before = latest.stat().st_mtime_ns
-    reused = _train(method_config("mdlm", PRESETS["smoke"], device="cpu"), out / "mdlm")
+    reused = train_or_reuse(method_config("mdlm", PRESETS["smoke"], device="cpu"), out / "mdlm")
     assert reused["train_steps"] == 20 and latest.stat().st_mtime_ns == before
     # ... but never a run trained with other settings
     assert main(["run", "sawtooth", "--preset", "smoke", "--out", str(out), "--seed", "1"]) == 2

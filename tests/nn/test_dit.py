@@ -87,3 +87,39 @@ def test_rotary_scores_depend_only_on_relative_position_and_keep_norms():
     for shift in range(1, 4):
         torch.testing.assert_close(scores[:-shift, :-shift], scores[shift:, shift:], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(scores[0, 1], scores[0, 5])
+
+
+def test_causal_attention_ignores_later_positions():
+    """Brute force: changing token j leaves the outputs at positions < j unchanged and changes some at ≥ j."""
+    net = randomize(tiny(causal=True)).eval()
+    x = torch.randint(0, 5, (1, 7))
+    out = net(x, torch.zeros(1))
+    for j in range(7):
+        y = x.clone()
+        y[0, j] = (x[0, j] + 1) % 5
+        changed = net(y, torch.zeros(1))
+        torch.testing.assert_close(changed[:, :j], out[:, :j])
+        assert not torch.allclose(changed[:, j:], out[:, j:])
+
+
+def test_kv_cache_decoding_matches_one_full_forward():
+    """Prefill three positions, then one position per call: every call's logits equal the full forward's."""
+    from augdiff.nn import KVCache
+
+    net = randomize(tiny(causal=True)).eval()
+    x = torch.randint(0, 5, (2, 8))
+    full = net(x, torch.zeros(2))
+    cache = KVCache(n_layers=2, capacity=8)
+    pieces = [net(x[:, :3], torch.zeros(2), cache=cache)]
+    pieces += [net(x[:, i : i + 1], torch.zeros(2), cache=cache) for i in range(3, 6)]
+    pieces.append(net(x[:, 6:], torch.zeros(2), cache=cache))  # two new positions after cached ones
+    assert cache.length == 8
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-4, rtol=1e-4)
+
+
+def test_features_are_what_the_head_reads():
+    net = randomize(tiny()).eval()
+    x = torch.randint(0, 5, (2, 6))
+    h = net.features(x, torch.zeros(2))
+    assert h.shape == (2, 6, 32)
+    torch.testing.assert_close(net.head(h), net(x, torch.zeros(2)))

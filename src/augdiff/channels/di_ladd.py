@@ -38,7 +38,7 @@ class DiLADDChannel(LADDChannel):
         codebook_size: int,
         vq_decay: float = 0.99,
         commitment_weight: float = 0.25,
-        dead_code_threshold: int = 2,
+        dead_code_threshold: float = 2.0,
         kmeans_init: bool = True,
         **kwargs: object,
     ) -> None:

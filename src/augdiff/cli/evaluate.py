@@ -1,28 +1,28 @@
-"""augdiff eval: ELBO NLL (nats, bits and perplexity per token) of a run on data; SWD for the sawtooth."""
+"""augdiff eval: ELBO NLL (nats, bits and perplexity per token) of a run on data; SWD for the sawtooth; for text,
+samples at each step budget with their generative perplexity, entropy, MAUVE, throughput and GFLOPs."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from augdiff.cli.text_eval import add_teacher_flags, check_teacher_flags, emit_json, parse_steps, teacher_from_args
 from augdiff.data import ArrayDataset, SawtoothDataset, TokenDataset, make_dataset
+from augdiff.data.tokenizer import CharTokenizer, tokenizer_from_description
 from augdiff.errors import AugdiffError
-from augdiff.metrics import estimate_nll
+from augdiff.metrics import NLLEstimate, bits_per_character, draw_samples, estimate_nll, evaluate_generation
 from augdiff.runs import load_run
-from augdiff.sampling import generate
 from augdiff.train import resolve_device
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate a trained run", description=__doc__)
     p.add_argument("run_dir", metavar="DIR", help="run directory (or one checkpoint directory)")
-    p.add_argument("--data", required=True, help="sawtooth | tokens:PATH.npy | text:PATH (validation split)")
+    p.add_argument("--data", required=True, help="sawtooth | tokens:PATH.npy | text:PATH | hf:NAME (validation split)")
     p.add_argument("--time-samples", type=int, default=8, help="diffusion times per sequence in the ELBO")
     p.add_argument("--max-sequences", type=int, default=None, help="cap on evaluated sequences")
     p.add_argument(
@@ -34,29 +34,21 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--swd-steps", default="128", help="sawtooth: comma-separated sampling steps for SWD")
     p.add_argument("--swd-samples", type=int, default=1000, help="sawtooth: samples per SWD estimate")
+    p.add_argument(
+        "--gen-ppl", action="store_true", help="generative perplexity under --teacher (always computed with a teacher)"
+    )
+    p.add_argument(
+        "--entropy", action="store_true", help="draw samples for entropy, throughput and GFLOPs (no teacher needed)"
+    )
+    p.add_argument("--num-samples", type=int, default=128, help="samples drawn at each step budget")
+    p.add_argument("--steps", default="128", help="comma-separated sampling steps of the sample metrics (ar: ignored)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the sample metrics")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling of the sample metrics")
+    add_teacher_flags(p)
     p.add_argument("--weights", choices=("ema", "raw"), default="ema")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
-
-
-def _steps(text: str) -> list[int]:
-    try:
-        steps = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        steps = []
-    if not steps or min(steps) < 1:
-        raise AugdiffError(f"--swd-steps {text!r}: give positive integers separated by commas, e.g. 1,8,128")
-    return steps
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN/inf are not JSON: report them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    return value
 
 
 def _batches(data: TokenDataset, split: str, batch_size: int, limit: int | None) -> Iterator[Tensor]:
@@ -67,16 +59,59 @@ def _batches(data: TokenDataset, split: str, batch_size: int, limit: int | None)
         yield from data.valid_batches(batch_size, limit)
 
 
-def run(args: argparse.Namespace) -> int:
+def _bits_per_char(description: dict[str, Any], est: NLLEstimate, batches: Iterator[Tensor]) -> dict[str, float]:
+    """Bits per character: bits per token for character data; for subword data, scaled by the characters per
+    token of the decoded evaluation rows. Empty for data without text."""
+    tokenizer = tokenizer_from_description(description)
+    if tokenizer is None:
+        return {}
+    if isinstance(tokenizer, CharTokenizer):
+        chars_per_token = 1.0
+    else:
+        chars = tokens = 0
+        for batch in batches:
+            for row in batch:
+                chars += len(tokenizer.decode(row))
+                tokens += row.numel()
+        chars_per_token = chars / tokens
+    return {
+        "bpc": bits_per_character(est.nll, chars_per_token),
+        "bpc_stderr": bits_per_character(est.stderr, chars_per_token),
+        "chars_per_token": chars_per_token,
+    }
+
+
+def _check(args: argparse.Namespace) -> None:
     if args.max_sequences is not None and args.max_sequences < 1:
         raise AugdiffError(f"--max-sequences={args.max_sequences} must be a positive integer")
-    for name in ("time_samples", "batch_size", "swd_samples"):
+    for name in ("time_samples", "batch_size", "swd_samples", "num_samples"):
         if getattr(args, name) < 1:
             raise AugdiffError(f"--{name.replace('_', '-')}={getattr(args, name)} must be a positive integer")
-    swd_steps = _steps(args.swd_steps)
+    if not 0 < args.temperature < float("inf"):
+        raise AugdiffError(f"--temperature={args.temperature} must be positive")
+    if not 0 < args.top_p <= 1:
+        raise AugdiffError(f"--top-p={args.top_p} must lie in (0, 1]")
+    if args.gen_ppl and not args.teacher:
+        raise AugdiffError("--gen-ppl scores samples with a teacher: give --teacher (gpt2-large, a path or an AR run)")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    out_json = check_teacher_flags(args)
+    swd_steps = parse_steps(args.swd_steps, "--swd-steps")
+    steps = parse_steps(args.steps, "--steps")
     device = resolve_device(args.device)
     loaded = load_run(args.run_dir, weights=args.weights, device=device)
     data = make_dataset(args.data, like=loaded.data)
+    reference = None
+    if args.mauve:  # human text for MAUVE: the first --num-samples validation rows
+        reference = torch.cat(list(_batches(data, args.split, args.batch_size, args.num_samples)))
+        if reference.shape[0] < 2:
+            raise AugdiffError(
+                f"--mauve: {args.data} has {reference.shape[0]} validation sequence(s); MAUVE needs at least 2 "
+                "(use a longer corpus, or --split all)"
+            )
+    teacher = teacher_from_args(args, device)  # before the long work: a missing teacher fails now
     est = estimate_nll(
         loaded.model,
         _batches(data, args.split, args.batch_size, args.max_sequences),
@@ -86,24 +121,32 @@ def run(args: argparse.Namespace) -> int:
         device=device,
     )
     result: dict[str, Any] = {"run": str(loaded.path), "step": loaded.step, "data": args.data, **est.as_dict()}
+    result.update(_bits_per_char(loaded.data, est, _batches(data, args.split, args.batch_size, args.max_sequences)))
     if isinstance(data, SawtoothDataset):
         from augdiff.experiments.sawtooth import swd_between, swd_references
 
-        reference, refs = swd_references(data, args.swd_samples)
+        swd_reference, refs = swd_references(data, args.swd_samples)
         swd = {}
-        for steps in swd_steps:
-            samples = generate(
-                loaded.model,
-                loaded.model.schedule,
-                args.swd_samples,
-                data.seq_len,
-                steps,
-                batch_size=args.batch_size,
-                seed=args.seed + steps,
-                device=device,
-                progress=True,
-            )
-            swd[str(steps)] = swd_between(samples, reference)
+        for t in swd_steps:
+            draw = dict(batch_size=args.batch_size, seed=args.seed + t, device=device, progress=True)
+            swd[str(t)] = swd_between(draw_samples(loaded, args.swd_samples, t, **draw), swd_reference)
         result.update({"oracle_nll": data.oracle_nll(), "swd": swd, "swd_samples": args.swd_samples, **refs})
-    print(json.dumps(_json_safe(result), indent=2))
+    if teacher is not None or args.entropy:
+        sweeps = evaluate_generation(
+            loaded,
+            steps,
+            args.num_samples,
+            teacher=teacher,
+            reference=reference,
+            batch_size=args.batch_size,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            mauve_buckets=args.mauve_buckets,
+            seed=args.seed,
+            device=device,
+            progress=True,
+        )
+        result["teacher"] = None if teacher is None else teacher.name
+        result["generation"] = {("ar" if e.steps is None else str(e.steps)): e.as_dict() for e in sweeps}
+    emit_json(result, out_json)
     return 0

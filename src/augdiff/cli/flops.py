@@ -21,7 +21,7 @@ _COLUMNS = (
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("flops", help="GFLOPs per sampling step (measured and analytic)", description=__doc__)
-    p.add_argument("--method", required=True, help="mdlm, cadd, co-ladd or di-ladd")
+    p.add_argument("--method", required=True, help="mdlm, cadd, co-ladd, di-ladd or ar (a step: one token)")
     p.add_argument("--model-size", required=True, help="xxs, xs, tiny or small")
     p.add_argument("--seq-len", type=int, required=True)
     p.add_argument("--vocab-size", type=int, default=50257, help="data tokens (GPT-2: 50257)")
@@ -51,8 +51,11 @@ def _check(args: argparse.Namespace) -> None:
 def step_parts(model: Any, batch_size: int, seq_len: int, inference: str | None = None) -> dict[str, dict[str, float]]:
     """The network evaluations of one sampling step, by name: the token (or joint) step, and for LADD's
     sequential inference also one latent-only step (run T_y times before the token steps)."""
-    from augdiff.metrics.flops import latent_step_flops, sampling_step_flops
+    from augdiff.ar import ARModel
+    from augdiff.metrics.flops import ar_step_flops, latent_step_flops, sampling_step_flops
 
+    if isinstance(model, ARModel):  # one generated token, averaged over a KV-cached sequence
+        return {"ar token": ar_step_flops(model, batch_size, seq_len)}
     parts = {"token step": sampling_step_flops(model, batch_size, seq_len)}
     if inference == "sequential":
         parts["latent step"] = latent_step_flops(model.channel, batch_size)
@@ -86,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     model = build_model(cfg, args.vocab_size, args.seq_len).eval()
     if ladd:
         model.channel.set_sampling(lag=1.0 if args.inference == "sequential" else 0.0, latent_steps=1)
+    if args.k is not None and args.method == "ar":
+        raise AugdiffError("--k applies to cadd models, not ar")
     if args.k is not None:
         try:
             model.channel.set_sampling(k=args.k)
@@ -102,15 +107,16 @@ def run(args: argparse.Namespace) -> int:
         "seq_len": args.seq_len,
         "vocab_size": args.vocab_size,
         "batch_size": args.batch_size,
-        "k": model.channel.num_particles(),
+        "k": model.channel.num_particles() if args.method != "ar" else 1,
         "inference": args.inference or ("joint" if ladd else None),
     }
+    unit = "GFLOPs per sequence per " + ("generated token" if args.method == "ar" else "sampling step")
     if args.json:
-        print(json.dumps({**header, "unit": "GFLOPs per sequence per sampling step", "parts": parts}))
+        print(json.dumps({**header, "unit": unit, "parts": parts}))
         return 0
     print(", ".join(f"{key}={value}" for key, value in header.items()))
     print(
-        "GFLOPs per sequence per sampling step (measured: torch.utils.flop_counter; Eq 77: LADD App. E, × K; "
+        f"{unit} (measured: torch.utils.flop_counter; Eq 77: LADD App. E, × K, or per cached AR token; "
         "other = measured - Eq 77 - vocab head)"
     )
     for line in _table(parts):

@@ -11,25 +11,40 @@ from augdiff.errors import AugdiffError
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run an experiment end to end", description=__doc__)
-    p.add_argument("experiment", choices=("sawtooth",), help="sawtooth: LADD §5.1 (Table 1, Figure 2)")
+    p.add_argument(
+        "experiment",
+        choices=("sawtooth", "text"),
+        help="sawtooth: LADD §5.1 (Table 1, Figure 2); text: AR/MDLM/CADD/LADD on a character corpus (--corpus)",
+    )
+    p.add_argument("--corpus", default=None, help="text: a UTF-8 text file, e.g. tinyshakespeare.txt")
     p.add_argument("--out", required=True, help="output directory (runs, results.json, report.md, plots)")
     p.add_argument(
         "--preset",
         default="quick",
-        help="smoke (seconds, pipeline check) | quick (CPU, minutes) | paper (authors' settings, GPU)",
+        help="smoke (seconds, pipeline check) | quick (CPU, minutes) | sawtooth: paper (authors' settings, GPU) | "
+        "text: full (GPU)",
     )
-    p.add_argument("--methods", default="mdlm", help="comma-separated methods, e.g. mdlm")
+    p.add_argument(
+        "--methods",
+        default=None,
+        help="comma-separated methods (default: sawtooth mdlm; text ar,mdlm,cadd,co-ladd,di-ladd)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from augdiff.experiments.sawtooth import run_sawtooth
-
-    methods = tuple(m.strip().lower() for m in args.methods.split(",") if m.strip())
+    default = "mdlm" if args.experiment == "sawtooth" else "ar,mdlm,cadd,co-ladd,di-ladd"
+    methods = tuple(m.strip().lower() for m in (args.methods or default).split(",") if m.strip())
     if not methods:
         raise AugdiffError("--methods is empty (give e.g. --methods mdlm)")
+    if args.experiment == "text":
+        return _run_text(args, methods)
+    if args.corpus is not None:
+        raise AugdiffError("--corpus applies to the text experiment only (drop it for sawtooth)")
+    from augdiff.experiments.sawtooth import run_sawtooth
+
     results = run_sawtooth(args.out, preset=args.preset, methods=methods, device=args.device, seed=args.seed)
     out = Path(args.out)
     for name, res in results["methods"].items():
@@ -37,4 +52,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: recon NLL {res['recon_nll']:.4f} (oracle {results['oracle_nll']:.4f}); SWD {swd}")
     print(f"noise floor {results['swd_noise_floor']:.3f}, factorized {results['swd_factorized']:.3f}")
     print(f"report: {out / 'report.md'}  results: {out / 'results.json'}  plot: {out / 'swd_vs_steps.png'}")
+    return 0
+
+
+def _run_text(args: argparse.Namespace, methods: tuple[str, ...]) -> int:
+    from augdiff.experiments.text import run_text
+
+    if args.corpus is None:
+        raise AugdiffError("augdiff run text needs --corpus PATH (a UTF-8 text file, e.g. tinyshakespeare.txt)")
+    results = run_text(args.out, args.corpus, preset=args.preset, methods=methods, device=args.device, seed=args.seed)
+    for name, res in results["methods"].items():
+        ppl = ", ".join(f"T={p['steps']}: {p['gen_ppl']:.1f}" for p in res["steps"] if p["gen_ppl"] is not None)
+        print(f"{name}: BPC {res['bpc']:.3f}; gen-PPL {ppl}")
+    out = Path(args.out)
+    print(f"report: {out / 'report.md'}  results: {out / 'results.json'}")
     return 0

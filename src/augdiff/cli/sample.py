@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from augdiff.ar import ARModel, generate_ar
 from augdiff.channels.ladd import LADDChannel
-from augdiff.data.tokens import decode_chars, encode_chars
+from augdiff.cli.text_eval import add_sample_eval_flags, check_sample_eval_flags, report_sample_eval, teacher_from_args
+from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
 from augdiff.errors import AugdiffError
 from augdiff.files import check_output_file, ensure_dir
 from augdiff.runs import load_run
@@ -24,7 +27,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("sample", help="sample from a trained run", description=__doc__)
     p.add_argument("run_dir", metavar="DIR", help="run directory (or one checkpoint directory)")
     p.add_argument("--num", type=int, default=16, help="number of sequences")
-    p.add_argument("--steps", type=int, default=128, help="reverse diffusion steps T")
+    p.add_argument("--steps", type=int, default=128, help="reverse diffusion steps T (ar: one step per token)")
     p.add_argument("--out", required=True, help="output file: .npy (token ids [N, L]) or .txt")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--temperature", type=float, default=1.0)
@@ -33,7 +36,7 @@ def add_parser(sub: Any) -> None:
         "--cache",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="reuse p(x0|xt) while tokens are unchanged (default: on when exact)",
+        help="reuse p(x0|xt) while tokens are unchanged (default: on when exact); ar: the key/value cache",
     )
     p.add_argument(
         "--final-denoise",
@@ -59,10 +62,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--latent-steps", type=int, default=None, help="co-ladd/di-ladd: latent-only steps T_y (λ=1)")
     p.add_argument("--eta", type=float, default=None, help="co-ladd: DDIM stochasticity η (0 deterministic)")
     p.add_argument("--guidance", type=float, default=None, help="co-ladd/di-ladd: latent guidance scale w (1: none)")
-    p.add_argument("--prefix", help="text every sample starts with (character-level text models)")
+    p.add_argument("--prefix", help="text every sample starts with (text models; after BOS when rows start with one)")
     p.add_argument("--weights", choices=("ema", "raw"), default="ema")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    add_sample_eval_flags(p)
     p.set_defaults(func=run)
 
 
@@ -82,29 +86,43 @@ def _check(args: argparse.Namespace) -> Path:
     return out
 
 
-def _write(out: Path, samples: np.ndarray, chars: str | None) -> None:
+def _write(out: Path, samples: np.ndarray, tokenizer: Tokenizer | None) -> None:
     """Write atomically: a temporary file renamed into place, so a failed run leaves no partial output."""
     ensure_dir(out.parent, "--out")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
-        _write_to(tmp, out.suffix, samples, chars)
+        _write_to(tmp, out.suffix, samples, tokenizer)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _write_to(tmp: Path, suffix: str, samples: np.ndarray, chars: str | None) -> None:
+def _write_to(tmp: Path, suffix: str, samples: np.ndarray, tokenizer: Tokenizer | None) -> None:
+    """``.npy``: the ids; ``.txt``: text models' samples decoded (special tokens dropped) under a separator
+    line each, other data's ids one row per line."""
     if suffix == ".npy":
         with tmp.open("wb") as f:
             np.save(f, samples)
+    elif tokenizer is not None:
+        text = "".join(SEPARATOR.format(i) + tokenizer.decode(row) for i, row in enumerate(samples))
+        tmp.write_text(text.lstrip("\n") + "\n", encoding="utf-8")
     else:
-        rows = [decode_chars(chars, row) if chars is not None else " ".join(map(str, row)) for row in samples]
-        text = (
-            "".join(SEPARATOR.format(i) + row for i, row in enumerate(rows))
-            if chars is not None
-            else "".join(row + "\n" for row in rows)
-        )
-        tmp.write_text(text.lstrip("\n") + ("\n" if chars is not None else ""))
+        tmp.write_text("".join(" ".join(map(str, row)) + "\n" for row in samples))
+
+
+def _encode_prefix(text: str, tokenizer: Tokenizer | None, data: dict[str, Any]) -> torch.Tensor:
+    """``--prefix`` as ids of the run's tokenizer; rows packed with BOS (``wrap``, ``pad``) start with it."""
+    if tokenizer is None:
+        raise AugdiffError(f"--prefix needs a text model (this run was trained on {data['spec']}, without a tokenizer)")
+    try:
+        ids = tokenizer.encode(text)
+    except AugdiffError as exc:
+        raise AugdiffError(f"--prefix: {exc}") from None
+    if data.get("packing", "none") != "none" and tokenizer.bos_id is not None:
+        ids = [tokenizer.bos_id, *ids]
+    if len(ids) > int(data["seq_len"]):
+        raise AugdiffError(f"--prefix has {len(ids)} tokens but the model's seq_len is {data['seq_len']}")
+    return torch.tensor(ids, dtype=torch.long)
 
 
 _CHANNEL_FLAGS = {
@@ -114,8 +132,24 @@ _CHANNEL_FLAGS = {
 }
 
 
+def _refuse_diffusion_options(args: argparse.Namespace) -> None:
+    """An AR run draws one token per position: the diffusion sampler's own options are errors."""
+    given = [k for ks in _CHANNEL_FLAGS.values() for k in ks if getattr(args, k, None) is not None]
+    given += [
+        k
+        for k, default in (("inference", None), ("final_denoise", "sample"), ("t_min", 0.0))
+        if getattr(args, k, default) != default
+    ]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise AugdiffError(f"{flag} is a diffusion sampling option; this run is ar (token by token): drop {flag}")
+
+
 def set_sampling_options(model: Any, method: str, args: argparse.Namespace) -> None:
     """Pass the method-specific sampling flags to the model's channel; a flag of another method is an error."""
+    if method == "ar":
+        _refuse_diffusion_options(args)
+        return
     if getattr(args, "inference", None) is not None:
         if method not in ("co-ladd", "di-ladd"):
             raise AugdiffError(f"--inference applies to co-ladd and di-ladd models; this run is {method}")
@@ -146,41 +180,49 @@ def set_sampling_options(model: Any, method: str, args: argparse.Namespace) -> N
 
 def run(args: argparse.Namespace) -> int:
     out = _check(args)
+    eval_json = check_sample_eval_flags(args)
     device = resolve_device(args.device)
     loaded = load_run(args.run_dir, weights=args.weights, device=device)
+    teacher = teacher_from_args(args, device) if args.eval else None  # fails before sampling
     set_sampling_options(loaded.model, loaded.config.method, args)
-    if args.cache and not loaded.model.cacheable:
+    ar = isinstance(loaded.model, ARModel)
+    if args.cache and not ar and not loaded.model.cacheable:
         raise AugdiffError("--cache is exact only for models without time conditioning or latent state (drop --cache)")
-    chars, seq_len = loaded.data.get("chars"), int(loaded.data["seq_len"])
-    prefix = None
-    if args.prefix is not None:
-        if chars is None:
-            raise AugdiffError(
-                f"--prefix needs a character-level text model (this run was trained on {loaded.data['spec']})"
-            )
-        try:
-            prefix = encode_chars(chars, args.prefix)
-        except AugdiffError as exc:
-            raise AugdiffError(f"--prefix: {exc}") from None
-        if prefix.numel() > seq_len:
-            raise AugdiffError(f"--prefix has {prefix.numel()} characters but the model's seq_len is {seq_len}")
-    samples = generate(
-        loaded.model,
-        loaded.model.schedule,
-        args.num,
-        seq_len,
-        args.steps,
-        batch_size=args.batch_size,
-        cache=args.cache,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        final_denoise=args.final_denoise,
-        t_min=args.t_min,
-        prefix=prefix,
-        seed=args.seed,
-        device=device,
-        progress=True,
-    )
-    _write(out, samples.numpy(), chars)
-    print(f"wrote {args.num} samples ({args.steps} steps) to {out}")
+    tokenizer, seq_len = tokenizer_from_description(loaded.data), int(loaded.data["seq_len"])
+    prefix = None if args.prefix is None else _encode_prefix(args.prefix, tokenizer, loaded.data)
+    if ar:
+        samples = generate_ar(
+            loaded.model,
+            args.num,
+            seq_len,
+            batch_size=args.batch_size,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            prefix=prefix,
+            seed=args.seed,
+            cache=args.cache is not False,
+            progress=True,
+        )
+    else:
+        samples = generate(
+            loaded.model,
+            loaded.model.schedule,
+            args.num,
+            seq_len,
+            args.steps,
+            batch_size=args.batch_size,
+            cache=args.cache,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            final_denoise=args.final_denoise,
+            t_min=args.t_min,
+            prefix=prefix,
+            seed=args.seed,
+            device=device,
+            progress=True,
+        )
+    _write(out, samples.numpy(), tokenizer)
+    print(f"wrote {args.num} samples ({'token by token' if ar else f'{args.steps} steps'}) to {out}")
+    if args.eval:
+        report_sample_eval(args, loaded, samples, teacher, eval_json)
     return 0

@@ -17,8 +17,10 @@ _FLAG_KEYS = ("method", "data", "model_size", "steps", "batch_size", "seed", "de
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model", description=__doc__)
-    p.add_argument("--method", help="mdlm | cadd | co-ladd | di-ladd")
-    p.add_argument("--data", help="sawtooth | tokens:PATH.npy | text:PATH")
+    p.add_argument("--method", help="mdlm | cadd | co-ladd | di-ladd | ar (autoregressive reference)")
+    p.add_argument(
+        "--data", help="sawtooth | tokens:PATH.npy | text:PATH | hf:NAME (text8, lm1b, openwebtext, tiny_shakespeare)"
+    )
     p.add_argument("--model-size", help="xxs | xs | tiny | small")
     p.add_argument("--steps", type=int, help="optimizer steps (with --resume: the new total)")
     p.add_argument("--batch-size", type=int, help="global batch size")

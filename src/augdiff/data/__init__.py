@@ -1,4 +1,4 @@
-"""Data: the sawtooth task, token arrays and character-level text, all as seeded fixed-length batches."""
+"""Data: the sawtooth task, token arrays and text (characters or BPE, local or hub), as seeded fixed-length batches."""
 
 from augdiff.data.base import TokenDataset, seeded_generator
 from augdiff.data.sawtooth import (
@@ -9,6 +9,16 @@ from augdiff.data.sawtooth import (
     sawtooth_probs,
 )
 from augdiff.data.spec import make_dataset
+from augdiff.data.text import pack_none, pack_pad, pack_wrap
+from augdiff.data.tokenizer import (
+    BPETokenizer,
+    CharTokenizer,
+    Text8Tokenizer,
+    Tokenizer,
+    load_tokenizer,
+    tokenizer_from_description,
+    train_bpe,
+)
 from augdiff.data.tokens import ArrayDataset
 
 __all__ = [
@@ -21,4 +31,14 @@ __all__ = [
     "sawtooth_probs",
     "ArrayDataset",
     "make_dataset",
+    "Tokenizer",
+    "CharTokenizer",
+    "Text8Tokenizer",
+    "BPETokenizer",
+    "train_bpe",
+    "load_tokenizer",
+    "tokenizer_from_description",
+    "pack_wrap",
+    "pack_pad",
+    "pack_none",
 ]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from augdiff.data.tokenizer import Tokenizer
 
 __all__ = ["TokenDataset", "seeded_generator"]
 
@@ -31,6 +34,8 @@ class TokenDataset(ABC):
     spec: str
     vocab_size: int
     seq_len: int
+    #: text ↔ ids for text data (its ``describe()`` is merged into the data description); ``None`` otherwise.
+    tokenizer: Tokenizer | None = None
 
     @abstractmethod
     def train_batch(self, seed: int, step: int, global_batch: int, rows: slice | None = None) -> Tensor:
@@ -49,5 +54,7 @@ class TokenDataset(ABC):
         return {"spec": self.spec, "vocab_size": self.vocab_size, "seq_len": self.seq_len}
 
     def decode(self, ids: Tensor) -> str:
-        """Text for one sequence (text data only); other data prints ids."""
+        """Text for one sequence through the tokenizer (special tokens dropped); other data prints ids."""
+        if self.tokenizer is not None:
+            return self.tokenizer.decode(ids)
         return " ".join(str(int(i)) for i in ids)

@@ -1,23 +1,34 @@
-"""``--data`` strings: ``sawtooth``, ``tokens:PATH.npy``, ``text:PATH`` (character-level)."""
+"""``--data`` strings: ``sawtooth``, ``tokens:PATH.npy``, ``text:PATH`` (a local text file) and ``hf:NAME``
+(a hub corpus: ``text8``, ``lm1b``, ``openwebtext``, ``tiny_shakespeare``); text is tokenized as the run's
+``text`` section says (characters by default for ``text:PATH``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from augdiff.config import TextConfig
 from augdiff.data.base import TokenDataset
+from augdiff.data.hub import HubCorpus
 from augdiff.data.sawtooth import SawtoothDataset
-from augdiff.data.tokens import ArrayDataset, chunk_text, load_text, load_token_array, split_rows
+from augdiff.data.text import FileCorpus, make_text_dataset
+from augdiff.data.tokens import ArrayDataset, load_token_array, split_rows
 from augdiff.errors import AugdiffError
 
 __all__ = ["make_dataset", "DEFAULT_TEXT_SEQ_LEN"]
 
 DEFAULT_TEXT_SEQ_LEN = 128
-_FORMS = "sawtooth, tokens:PATH.npy or text:PATH"
+_FORMS = "sawtooth, tokens:PATH.npy, text:PATH or hf:NAME"
+# Text from a file and from the hub is the same kind of data: a model trained on one evaluates on the other.
+_TEXT_KINDS = ("text", "hf")
 
 
 def make_dataset(
-    spec: str, seq_len: int | None = None, vocab_size: int | None = None, like: dict[str, Any] | None = None
+    spec: str,
+    seq_len: int | None = None,
+    vocab_size: int | None = None,
+    like: dict[str, Any] | None = None,
+    text: TextConfig | None = None,
 ) -> TokenDataset:
     """Build the dataset named by ``spec``.
 
@@ -26,13 +37,16 @@ def make_dataset(
         seq_len: sequence length (sawtooth d, text chunk length); ``None`` takes the data's own.
         vocab_size: for token arrays, the vocabulary (default: max id + 1).
         like: ``describe()`` of the data a model was trained on; the new data must fit that model
-            (same kind, vocabulary, characters and length).
+            (same kind, vocabulary, tokenizer and length).
+        text: tokenizer and packing of text data (the run's ``text`` section); ``like`` overrides it.
     """
     kind, _, path = spec.partition(":")
-    if path:
+    if path and kind != "hf":
         spec = f"{kind}:{Path(path).expanduser().resolve()}"
     if vocab_size is not None and kind != "tokens":
         raise AugdiffError(f"vocab_size={vocab_size} applies to tokens: data only (drop it for --data {kind})")
+    if text is not None and text != TextConfig() and kind not in _TEXT_KINDS:
+        raise AugdiffError(f"text.* settings apply to text:PATH and hf:NAME data only (drop them for --data {kind})")
     if like is not None:
         _check_same_kind(spec, kind, like)
         seq_len = like["seq_len"] if seq_len is None else seq_len
@@ -45,11 +59,9 @@ def make_dataset(
             fix = "give rows of the model's length" if like is not None else "drop seq_len or reshape the array"
             raise AugdiffError(f"--data {spec}: rows have length {arr.shape[1]} but seq_len={seq_len} ({fix})")
         data = ArrayDataset(spec, *split_rows(spec, arr), vocab_size=vocab)
-    elif kind == "text" and path:
-        chars = like.get("chars") if like is not None else None
-        length = DEFAULT_TEXT_SEQ_LEN if seq_len is None else seq_len
-        train, valid, chars = chunk_text(spec, load_text(spec, path), length, chars)
-        data = ArrayDataset(spec, train, valid, vocab_size=len(chars), chars=chars)
+    elif kind in _TEXT_KINDS and path:
+        corpus = FileCorpus(spec, path) if kind == "text" else HubCorpus(spec, path)
+        data = make_text_dataset(corpus, DEFAULT_TEXT_SEQ_LEN if seq_len is None else seq_len, text, like)
     else:
         raise AugdiffError(f"--data {spec!r} is not a known data source (use {_FORMS})")
     if like is not None and data.vocab_size != like["vocab_size"]:
@@ -62,7 +74,7 @@ def make_dataset(
 
 def _check_same_kind(spec: str, kind: str, like: dict[str, Any]) -> None:
     trained_kind = str(like["spec"]).partition(":")[0]
-    if kind != trained_kind:
+    if kind != trained_kind and not (kind in _TEXT_KINDS and trained_kind in _TEXT_KINDS):
         raise AugdiffError(
             f"--data {spec}: this model was trained on {trained_kind} data ({like['spec']}), not on {kind} "
             f"(give --data {trained_kind}{'' if trained_kind == 'sawtooth' else ':PATH'})"

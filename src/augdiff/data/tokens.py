@@ -2,7 +2,7 @@
 
 Both become fixed-length rows split once into train and validation by a fixed rule: the last
 ``VALID_FRACTION`` of the rows (tokens) or of the characters (text) is validation. Training visits the
-training rows in a fresh seeded permutation every epoch.
+training rows in a fresh seeded permutation every epoch. Tokenized text (BPE, packing) is ``data/text.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from torch import Tensor
 
 from augdiff.config import MAX_VOCAB
 from augdiff.data.base import TokenDataset, seeded_generator
+from augdiff.data.tokenizer import CharTokenizer, Tokenizer
 from augdiff.errors import AugdiffError
 
 __all__ = [
@@ -41,16 +42,29 @@ class ArrayDataset(TokenDataset):
         train: int array ``[N_train, L]`` with ids in ``[0, vocab_size)``.
         valid: int array ``[N_valid, L]``.
         vocab_size: number of data tokens.
-        chars: the character of each id, for text data (decoding); ``None`` for raw tokens.
+        chars: the character of each id, for character text (a :class:`CharTokenizer`); ``None`` otherwise.
+        tokenizer: the tokenizer of text data (decoding, and its ``describe()`` in the data description).
+        packing: how text became rows (``wrap``, ``pad``; ``None`` or ``none`` for plain chunks).
     """
 
     def __init__(
-        self, spec: str, train: np.ndarray, valid: np.ndarray, vocab_size: int, chars: str | None = None
+        self,
+        spec: str,
+        train: np.ndarray,
+        valid: np.ndarray,
+        vocab_size: int,
+        chars: str | None = None,
+        tokenizer: Tokenizer | None = None,
+        packing: str | None = None,
     ) -> None:
         self.spec = spec
         self.vocab_size = vocab_size
         self.seq_len = train.shape[1]
-        self.chars = chars
+        if tokenizer is None and chars is not None:
+            tokenizer = CharTokenizer(chars)
+        self.tokenizer = tokenizer
+        self.chars = tokenizer.chars if isinstance(tokenizer, CharTokenizer) else None
+        self.packing = packing
         self.train = torch.from_numpy(np.ascontiguousarray(train)).long()
         self.valid = torch.from_numpy(np.ascontiguousarray(valid)).long()
         self._perm: tuple[int, int, Tensor] | None = None
@@ -79,29 +93,22 @@ class ArrayDataset(TokenDataset):
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
-        if self.chars is not None:
-            info["chars"] = self.chars
+        if self.tokenizer is not None:
+            info.update(self.tokenizer.describe())  # characters: just ``chars``, as runs have always stored
+        if self.packing not in (None, "none"):
+            info["packing"] = self.packing
         return info
-
-    def decode(self, ids: Tensor) -> str:
-        return super().decode(ids) if self.chars is None else decode_chars(self.chars, ids)
 
 
 def decode_chars(chars: str, ids: Tensor | np.ndarray) -> str:
-    """Text of character ids (an id outside the vocabulary shows as U+FFFD)."""
-    return "".join(chars[int(i)] if 0 <= int(i) < len(chars) else "\N{REPLACEMENT CHARACTER}" for i in ids)
+    """Text of character ids (an id outside the vocabulary shows as U+FFFD): :meth:`CharTokenizer.decode`."""
+    return CharTokenizer(chars).decode(ids)
 
 
 def encode_chars(chars: str, text: str) -> Tensor:
-    """Character ids of ``text``; a character outside ``chars`` is a user error."""
-    lookup = {c: i for i, c in enumerate(chars)}
-    missing = sorted({c for c in text if c not in lookup})
-    if missing:
-        raise AugdiffError(
-            f"characters {''.join(missing)[:20]!r} are not in the model's vocabulary "
-            "(use only characters of the training corpus)"
-        )
-    return torch.tensor([lookup[c] for c in text], dtype=torch.long)
+    """Character ids of ``text`` ``[len(text)]``; a character outside ``chars`` is a user error
+    (:meth:`CharTokenizer.encode`)."""
+    return torch.tensor(CharTokenizer(chars).encode(text), dtype=torch.long)
 
 
 def _check_file(spec: str, file: Path, expected: str) -> None:

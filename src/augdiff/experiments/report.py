@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from augdiff.files import write_text_atomic  # noqa: E402
 
-__all__ = ["plot_swd", "plot_train_curves", "write_report"]
+__all__ = ["plot_swd", "plot_train_curves", "write_report", "markdown_table"]
 
 
 def plot_swd(results: dict[str, Any], path: Path) -> None:
@@ -53,7 +53,7 @@ def plot_train_curves(logs: dict[str, Path], path: Path, references: dict[str, f
     plt.close(fig)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
@@ -98,8 +98,8 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "Reconstruction NLL is the token-channel ELBO per token on the fixed validation set (nats); "
         f"SWD uses {settings['n_directions']} random directions and {settings['swd_samples']} samples against as "
         "many validation sequences.",
-        "## Settings\n\n" + _table(["key", "value"], [[k, str(v)] for k, v in settings.items()]),
-        "## Token reconstruction NLL (Table 1)\n\n" + _table(nll_header, nll_rows),
+        "## Settings\n\n" + markdown_table(["key", "value"], [[k, str(v)] for k, v in settings.items()]),
+        "## Token reconstruction NLL (Table 1)\n\n" + markdown_table(nll_header, nll_rows),
         "The oracle knows each sequence's shift s; its value is the closed form (LADD Table 1 prints 0.5075, an "
         "estimate: the per-sequence oracle ranges over 0.5089–0.5099 only). A model without a latent channel "
         "can at best reach the data's entropy per token, −E log p(x)/d with s integrated out exactly "
@@ -108,7 +108,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "latent, which carries information about x itself: it can fall below the oracle and is not a likelihood "
         "of x (LADD reports Co-LADD's the same way). LADD's -joint rows condition on the latent at t_y = t, "
         "its -seq rows on the clean latent (t_y = 0); both come from one trained model per method.",
-        "## SWD against sampling steps (Figure 2)\n\n" + _table(["method"] + [str(s) for s in steps], swd_rows),
+        "## SWD against sampling steps (Figure 2)\n\n" + markdown_table(["method"] + [str(s) for s in steps], swd_rows),
         "The noise floor compares validation data with fresh data; the factorized row samples every token "
         "independently from its exact marginal, which is what any masked sampler produces in one step.",
         "![SWD vs steps](swd_vs_steps.png)\n\n![training NLL](train_loss.png)",

@@ -17,18 +17,17 @@ from typing import Any
 
 import torch
 
-from augdiff.config import TrainConfig, build_config, config_from_dict, config_to_dict
+from augdiff.config import TrainConfig, build_config
 from augdiff.data import SawtoothDataset, seeded_generator
 from augdiff.errors import AugdiffError
 from augdiff.experiments.report import plot_swd, plot_train_curves, write_report
+from augdiff.experiments.training import train_or_reuse, train_two_stages
 from augdiff.files import ensure_dir, write_text_atomic
 from augdiff.methods import LADD_METHODS, METHODS
 from augdiff.metrics import estimate_nll, sliced_wasserstein
 from augdiff.runs import load_run
 from augdiff.sampling import generate
-from augdiff.train import Trainer, resolve_device
-from augdiff.train.checkpoint import has_checkpoint, load_checkpoint
-from augdiff.train.trainer import RESUMABLE_KEYS
+from augdiff.train import resolve_device
 
 __all__ = ["SawtoothPreset", "PRESETS", "method_config", "swd_references", "run_sawtooth"]
 
@@ -57,6 +56,10 @@ class SawtoothPreset:
     # The encoder readout and latent width (the authors': rightmost state, d′ = 32).
     ladd_pool: str = "last"
     ladd_latent_dim: int = 32
+    # Di-LADD's codebook (the authors': 512 codes with dead-code threshold 2 at batch 2048, 4 uses per code per
+    # step). At batch 128, 512 codes get 0.25 uses each, so nearly all are "dead" and re-seeded every step and no
+    # code keeps a meaning; 16 codes (8 uses each) learn the shift (README, "Co-LADD and Di-LADD on the sawtooth").
+    ladd_codebook_size: int = 512
 
 
 PRESETS: dict[str, SawtoothPreset] = {
@@ -76,6 +79,7 @@ PRESETS: dict[str, SawtoothPreset] = {
         ladd_stage2_steps=20,
         ladd_pool="patch",
         ladd_latent_dim=8,
+        ladd_codebook_size=16,
     ),
     # ≤ 10 minutes on 2 CPU cores for MDLM (≈4.5 min training, ≈3 min sampling).
     "quick": SawtoothPreset(
@@ -94,6 +98,7 @@ PRESETS: dict[str, SawtoothPreset] = {
         # patch readout of width 8 learns the shift in time (README, "Co-LADD and Di-LADD on the sawtooth").
         ladd_pool="patch",
         ladd_latent_dim=8,
+        ladd_codebook_size=16,
     ),
     # The authors' optimizer settings (AdamW 3e-4, batch 2048, EMA 0.99); their step count is not in the
     # paper's text, 20k is our choice. Meant for a GPU.
@@ -115,7 +120,7 @@ PRESETS: dict[str, SawtoothPreset] = {
 # The authors' backbones (LADD App. E.1): MDLM hidden 64 / 4 layers / 4 heads (CADD shares it); LADD's MM-DiT
 # hidden 32 / 4 / 2 with one latent of width 32 (Co-LADD) or one code of 512 (Di-LADD).
 _MODEL_SIZE = {"mdlm": "xs", "cadd": "xs", "co-ladd": "xxs", "di-ladd": "xxs"}
-_LADD = {"latent_len": 1, "codebook_size": 512}
+_LADD = {"latent_len": 1}
 # LADD's inference modes, reported as ``<method>-joint`` and ``<method>-seq``: the latent's lag λ.
 INFERENCE = {"joint": 0.0, "seq": 1.0}
 LATENT_STEPS = 128  # T_y of sequential inference: the latent-only MLP is cheap next to a token step
@@ -139,7 +144,14 @@ def method_config(
     steps = (preset.ladd_stage1_steps if stage == 1 else preset.ladd_stage2_steps) if ladd else preset.steps
     extra: dict[str, Any] = {}
     if ladd:
-        lc = {**_LADD, "pool": preset.ladd_pool, "latent_dim": preset.ladd_latent_dim, "stage": stage}
+        lc = {
+            **_LADD,
+            "pool": preset.ladd_pool,
+            "latent_dim": preset.ladd_latent_dim,
+            "stage": stage,
+        }
+        if method == "di-ladd":
+            lc["codebook_size"] = preset.ladd_codebook_size
         extra = {"ladd": lc, "init_from": init_from}
     return build_config(
         {
@@ -176,61 +188,6 @@ def swd_references(data: SawtoothDataset, n: int, n_directions: int = 1000) -> t
 
 def swd_between(samples: torch.Tensor, reference: torch.Tensor, n_directions: int = 1000) -> float:
     return sliced_wasserstein(samples, reference, n_directions, generator=seeded_generator(_SWD_SEED, 0))
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = value
-    return out
-
-
-def _check_reusable(cfg: TrainConfig, run_dir: Path, step: int, stored: dict[str, Any]) -> None:
-    """A run found in the output directory is reused only if it was trained with exactly these settings."""
-    wanted = _flatten(config_to_dict(cfg))
-    have = _flatten(config_to_dict(config_from_dict(stored)))
-    differ = [k for k in wanted if k not in RESUMABLE_KEYS and have.get(k) != wanted[k]]
-    if step > cfg.steps:
-        differ.append(f"steps ({step} trained > {cfg.steps})")
-    if differ:
-        shown = ", ".join(differ[:4]) + (" …" if len(differ) > 4 else "")
-        raise AugdiffError(
-            f"{run_dir} holds a run trained with other settings ({shown}); choose a new --out for this "
-            "preset or seed, or delete that directory"
-        )
-
-
-def _train(cfg: TrainConfig, run_dir: Path) -> dict[str, float]:
-    """Train (or finish training) one method; a finished run with the same settings is reused as is."""
-    if has_checkpoint(run_dir):
-        ckpt = load_checkpoint(run_dir)
-        _check_reusable(cfg, run_dir, ckpt.step, ckpt.meta["config"])
-        if ckpt.step == cfg.steps:
-            return {"train_steps": ckpt.step, "train_seconds": float(ckpt.meta.get("seconds", float("nan")))}
-        result = Trainer.resume(run_dir, steps=cfg.steps, device=cfg.device).fit()
-    else:
-        result = Trainer(cfg, run_dir).fit()
-    if result.interrupted:
-        raise KeyboardInterrupt
-    return {"train_steps": result.steps, "train_seconds": result.seconds}
-
-
-def _train_ladd(
-    method: str, spec: SawtoothPreset, out: Path, seed: int, device: str
-) -> tuple[TrainConfig, dict[str, float]]:
-    """Both LADD stages: ``<method>-stage1`` (encoder + token denoiser), then ``<method>`` from it (§3.3)."""
-    first = _train(method_config(method, spec, seed=seed, device=device), out / f"{method}-stage1")
-    init = str((out / f"{method}-stage1").resolve())
-    cfg = method_config(method, spec, seed=seed, device=device, stage=2, init_from=init)
-    second = _train(cfg, out / method)
-    return cfg, {
-        "train_steps": first["train_steps"] + second["train_steps"],
-        "train_seconds": first["train_seconds"] + second["train_seconds"],
-        "stage1_steps": first["train_steps"],
-    }
 
 
 def _evaluate(
@@ -318,10 +275,16 @@ def run_sawtooth(
     for method in methods:
         if method not in LADD_METHODS:
             cfg = method_config(method, spec, seed=seed, device=device)
-            trained = _train(cfg, out / method)
+            trained = train_or_reuse(cfg, out / method)
             evaluated = {method: _evaluate(out / method, data, spec, reference, dev, seed)}
         else:
-            cfg, trained = _train_ladd(method, spec, out, seed, device)
+            cfg, trained = train_two_stages(
+                method,
+                out,
+                lambda stage, init, m=method: method_config(
+                    m, spec, seed=seed, device=device, stage=stage, init_from=init
+                ),
+            )
             evaluated = {
                 f"{method}-{mode}": _evaluate(out / method, data, spec, reference, dev, seed, lag)
                 for mode, lag in INFERENCE.items()

@@ -22,7 +22,14 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["transformer_flops", "count_flops", "sampling_step_flops", "latent_step_flops"]
+__all__ = [
+    "transformer_flops",
+    "ar_token_flops",
+    "count_flops",
+    "sampling_step_flops",
+    "latent_step_flops",
+    "ar_step_flops",
+]
 
 GIGA = 1e9
 
@@ -43,6 +50,26 @@ def transformer_flops(seq_len: int, hidden_size: int, n_layers: int, mlp_ratio: 
     """
     L, D, N, r = seq_len, hidden_size, n_layers, mlp_ratio
     return float(N * (8 * L * D * D + 4 * L * L * D + 4 * r * L * D * D))
+
+
+def ar_token_flops(seq_len: int, hidden_size: int, n_layers: int, mlp_ratio: int = 4) -> float:
+    r"""Backbone FLOPs per generated token of KV-cached autoregressive decoding, averaged over ``seq_len`` tokens.
+
+    Eq 77's terms for one new position: token i (0-based) costs :math:`(8 + 4r) D^2` per block in projections
+    and MLP and :math:`4 (i+1) D` in attention mixing over the i+1 cached positions. The mean over
+    i = 0 … L−1 is
+
+    .. math:: F_{\text{token}} = N \left((8 + 4r) D^2 + 2 (L+1) D\right),
+
+    so a whole sequence, :math:`L F_{\text{token}}`, costs one Eq 77 forward over L positions with about half
+    its attention mixing (causal): an AR sample of L tokens ≈ one diffusion step.
+
+    Example:
+        >>> ar_token_flops(4, 8, 1, 4) == (24 * 8 * 8 + 2 * 5 * 8)
+        True
+    """
+    L, D, N, r = seq_len, hidden_size, n_layers, mlp_ratio
+    return float(N * ((8 + 4 * r) * D * D + 2 * (L + 1) * D))
 
 
 def _sdpa_flops(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, **kwargs: Any) -> int:
@@ -126,4 +153,23 @@ def latent_step_flops(channel: Any, batch_size: int) -> dict[str, float]:
         "analytic_gflops": analytic / GIGA,
         "analytic_backbone_gflops": analytic / GIGA,
         "measured_head_gflops": 0.0,
+    }
+
+
+def ar_step_flops(model: Any, batch_size: int, seq_len: int) -> dict[str, float]:
+    r"""GFLOPs per sequence of one step of an :class:`~augdiff.ar.ARModel`: one generated token, averaged over
+    a KV-cached generation of ``seq_len`` tokens.
+
+    Measured: the counter's total for ``model.generate(batch_size, seq_len)`` divided by ``batch_size ·
+    seq_len``. Analytic: :func:`ar_token_flops`. The vocabulary head, :math:`2 D (V+1)` per token, is reported
+    apart, as for the diffusion models.
+    """
+    cfg = model.network.cfg
+    measured = count_flops(lambda: model.generate(batch_size, seq_len)) / (batch_size * seq_len)
+    backbone = ar_token_flops(seq_len, cfg.hidden_size, cfg.n_layers, cfg.mlp_ratio)
+    return {
+        "measured_gflops": measured / GIGA,
+        "analytic_gflops": backbone / GIGA,
+        "analytic_backbone_gflops": backbone / GIGA,
+        "measured_head_gflops": 2 * cfg.hidden_size * cfg.vocab_size / GIGA,
     }

@@ -9,14 +9,21 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from augdiff.ar import ARModel
 from augdiff.processes import sample_times
 
-__all__ = ["NLLEstimate", "estimate_nll", "bits_per_token", "perplexity"]
+__all__ = ["NLLEstimate", "estimate_nll", "bits_per_token", "bits_per_character", "perplexity"]
 
 
 def bits_per_token(nll_nats: float) -> float:
     """NLL in nats per token → bits per token (bits per character for character data)."""
     return nll_nats / math.log(2.0)
+
+
+def bits_per_character(nll_nats: float, chars_per_token: float) -> float:
+    r"""NLL in nats per token → bits per character of the decoded text: :math:`\mathrm{NLL} / (\ln 2 \cdot
+    \bar c)` with :math:`\bar c` characters per token (1 for character-level data)."""
+    return nll_nats / (math.log(2.0) * chars_per_token)
 
 
 def perplexity(nll_nats: float) -> float:
@@ -44,11 +51,14 @@ class NLLEstimate:
         return perplexity(self.nll)
 
     def as_dict(self) -> dict[str, float | int]:
+        """NLL, bits per token and perplexity with standard errors (delta method: ppl · stderr for the ppl)."""
         return {
             "nll": self.nll,
             "nll_stderr": self.stderr,
             "bpt": self.bpt,
+            "bpt_stderr": bits_per_token(self.stderr),
             "ppl": self.ppl,
+            "ppl_stderr": self.ppl * self.stderr,
             "n_sequences": self.n_sequences,
             "time_samples": self.time_samples,
         }
@@ -70,7 +80,12 @@ def estimate_nll(
     the K points i, i+B, …: its own times are stratified (spaced 1/K) and the batch covers [ε, 1] evenly.
     The standard error is over per-sequence estimates, treated as independent (the shared grid offset makes
     them slightly correlated; in simulation the reported error was ~6 % below the empirical spread).
+
+    An :class:`~augdiff.ar.ARModel` gives its exact NLL (chain rule, no time samples: ``time_samples`` = 0 in
+    the result); the standard error is then the spread across sequences alone.
     """
+    exact = isinstance(model, ARModel)
+    time_samples = 0 if exact else time_samples
     was_training = model.training
     model.eval()
     gen = torch.Generator(device=device)
@@ -78,6 +93,9 @@ def estimate_nll(
     per_sequence: list[Tensor] = []
     for x0 in batches:
         x0 = x0.to(device)
+        if exact:
+            per_sequence.append(model.nll(x0).double().cpu())
+            continue
         b = x0.shape[0]
         grid = sample_times(b * time_samples, antithetic=True, eps=time_eps, device=device, generator=gen)
         total = torch.zeros(b, dtype=torch.float64, device=device)

@@ -147,13 +147,15 @@ class Trainer:
         self.run_dir = Path(run_dir)
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise AugdiffError(f"--out {self.run_dir}: exists and is not a directory (choose another path)")
-        self.dataset = dataset if dataset is not None else make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size)
+        if dataset is None:
+            dataset = make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size, text=cfg.text)
+        self.dataset = dataset
         self.device = resolve_device(cfg.device)
         configure_device(self.device)
         self.amp_dtype = _amp_dtype(cfg.precision, self.device)
         torch.manual_seed(cfg.seed)
         ds = self.dataset
-        decode = (lambda x: [ds.decode(row) for row in x]) if ds.describe().get("chars") is not None else None
+        decode = (lambda x: [ds.decode(row) for row in x]) if ds.tokenizer is not None else None
         self.model = build_model(cfg, ds.vocab_size, ds.seq_len, decode).to(self.device)
         if cfg.init_from and load_init:
             load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method)

@@ -1,0 +1,88 @@
+"""On-disk cache of tokenized text: packed rows and trained BPE tokenizers.
+
+Tokenizing a corpus (and training a BPE on it) is the slow part of loading text; both are pure functions of
+their inputs, so each result is stored under a key that hashes everything it depends on (the tokenizer's
+JSON, the corpus's path, size and modification time or hub name and revision, the length and packing). A
+changed input gives a new key, never a stale hit. Files are written through a temporary file and a rename, so
+a crash leaves no half-written entry; an unreadable entry is rebuilt. The cache is only an accelerator: a run
+records its tokenizer in its data description and decodes on a machine that has no cache.
+
+Location: ``$AUGDIFF_CACHE``, else ``~/.cache/augdiff``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
+
+__all__ = ["cache_root", "cache_key", "cached_rows", "cached_tokenizer"]
+
+# Bump when the packing or split rules change, so old entries stop matching.
+_FORMAT = 2  # 2: long documents cut only between words (see data/text.py _WORD_GAP)
+
+
+def cache_root() -> Path:
+    """``$AUGDIFF_CACHE`` if set, else ``~/.cache/augdiff``."""
+    return Path(os.environ.get("AUGDIFF_CACHE") or Path.home() / ".cache" / "augdiff").expanduser()
+
+
+def cache_key(**parts: Any) -> str:
+    """A short hash of JSON-serializable ``parts`` (and the cache format)."""
+    blob = json.dumps({"format": _FORMAT, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def cached_rows(key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation rows under ``key``: read from the cache, or ``build()`` and stored."""
+    path = cache_root() / "text" / f"{key}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return z["train"], z["valid"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # a damaged entry: rebuild and overwrite it
+    train, valid = build()
+    _store(path, lambda f: np.savez(f, train=train, valid=valid))
+    return train, valid
+
+
+def cached_tokenizer(key: str, build: Callable[[], Tokenizer]) -> Tokenizer:
+    """The tokenizer under ``key`` (stored as its description), or ``build()`` it and store it."""
+    path = cache_root() / "tokenizers" / f"{key}.json"
+    if path.is_file():
+        try:
+            found = tokenizer_from_description(json.loads(path.read_text(encoding="utf-8")))
+            if found is not None:
+                return found
+        except Exception:  # noqa: BLE001 — any damage (JSON, tokenizers' own errors) means rebuild
+            pass
+    tok = build()
+    text = json.dumps(tok.describe())
+    _store(path, lambda f: f.write(text.encode()))
+    return tok
+
+
+def _store(path: Path, write: Callable[[Any], Any]) -> None:
+    """Write through a temporary file, fsync and rename; a cache that cannot be written is only a warning."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        warnings.warn(f"augdiff: cannot write the data cache {path} ({exc.strerror}); set AUGDIFF_CACHE", stacklevel=3)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,169 @@
+"""Hugging Face hub corpora (``--data hf:NAME``): text8, lm1b, OpenWebText, tiny Shakespeare.
+
+Splits and text fields follow MDLM's data loader: text8 is one 100M-character string cut 90M / 5M (D3PM's
+split), lm1b trains on ``train`` and validates on ``test`` (after undoing its tokenization), OpenWebText
+validates on its last 100,000 documents. The hub is checked before ``datasets`` is touched: with
+``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` set, or no answer from the hub within a few seconds, loading stops
+with one line saying so, instead of hanging in retries. Rows already in augdiff's cache need no hub at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from augdiff.data.text import Corpus
+from augdiff.errors import AugdiffError
+
+__all__ = ["HubSource", "HUB_CORPORA", "HubCorpus", "hub_unreachable", "lm1b_detokenize"]
+
+HUB_TIMEOUT_S = 3.0
+_TRUE = ("1", "true", "yes", "on")
+
+
+def lm1b_detokenize(text: str) -> str:
+    """Undo lm1b's word tokenization ("it 's fine , he said .") before BPE, as MDLM does (its main rules)."""
+    text = re.sub(r" ([.,;:!?%)\]])", r"\1", text)  # no space before closing punctuation
+    text = re.sub(r"([(\[$£]) ", r"\1", text)  # nor after opening brackets and currency signs
+    text = re.sub(r" (n't|'[a-z]+)\b", r"\1", text)  # contractions: do n't, it 's
+    return text.replace(" / ", "/").replace("http : //", "http://").replace("https : //", "https://")
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a corpus lives on the hub and how MDLM reads it.
+
+    Attributes:
+        repo, data_dir, revision: arguments of ``datasets.load_dataset``.
+        train_split, valid_split: split expressions (``train[-100000:]`` slices are allowed).
+        field: the text column.
+        tokenizer: what ``text.tokenizer=auto`` means (MDLM: characters for text8; BPE stands in for its
+            bert-base-uncased (lm1b) and GPT-2 (OpenWebText) tokenizers, which need the hub too).
+        packing: what ``text.packing=auto`` means with a BPE (lm1b: sentences, padded).
+        char_split: for a corpus stored as one string, the character offsets of the train / valid ends.
+        detokenize: applied to every document first.
+    """
+
+    repo: str
+    field: str = "text"
+    data_dir: str | None = None
+    revision: str | None = None
+    train_split: str = "train"
+    valid_split: str = "validation"
+    tokenizer: str = "bpe"
+    packing: str = "wrap"
+    char_split: tuple[int, int] | None = None
+    detokenize: Callable[[str], str] | None = None
+
+
+HUB_CORPORA: dict[str, HubSource] = {
+    "text8": HubSource("afmck/text8", train_split="train", tokenizer="text8", char_split=(90_000_000, 95_000_000)),
+    # lm1b and tiny_shakespeare are script datasets; recent `datasets` reads their parquet conversions.
+    "lm1b": HubSource(
+        "billion-word-benchmark/lm1b",
+        data_dir="plain_text",
+        revision="refs/convert/parquet",
+        valid_split="test",
+        packing="pad",
+        detokenize=lm1b_detokenize,
+    ),
+    "openwebtext": HubSource("Skylion007/openwebtext", train_split="train[:-100000]", valid_split="train[-100000:]"),
+    "tiny_shakespeare": HubSource(
+        "karpathy/tiny_shakespeare", data_dir="default", revision="refs/convert/parquet", tokenizer="char"
+    ),
+}
+
+
+def hub_unreachable(
+    timeout: float = HUB_TIMEOUT_S, offline_vars: tuple[str, ...] = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+) -> str | None:
+    """Why the hub cannot be used now (offline mode, no connection), or ``None`` when it answers.
+
+    The probe is a TCP connection to the endpoint (or to the HTTPS proxy), run in a thread so that even a
+    resolver that never answers costs at most ``timeout`` seconds.
+
+    Args:
+        offline_vars: the environment switches that mean "offline" for the caller's library (``datasets`` by
+            default; the Hugging Face teacher passes ``TRANSFORMERS_OFFLINE``).
+    """
+    for var in offline_vars:
+        if os.environ.get(var, "").strip().lower() in _TRUE:
+            return f"{var}={os.environ[var]}"
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    url = urlparse(proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "", url.port or (80 if url.scheme == "http" else 443)
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(f"cannot connect to {host}: {exc.strerror or exc}")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return outcome[0] if outcome else f"no answer from {host} within {timeout:.0f} s"
+
+
+class HubCorpus(Corpus):
+    """A corpus of :data:`HUB_CORPORA`, downloaded by ``datasets`` on first use (then cached by both)."""
+
+    def __init__(self, spec: str, name: str) -> None:
+        if name not in HUB_CORPORA:
+            raise AugdiffError(f"--data {spec}: unknown hub corpus (use hf:{' | hf:'.join(HUB_CORPORA)})")
+        self.spec = spec
+        self.name = name
+        self.source = HUB_CORPORA[name]
+        self.default_tokenizer = self.source.tokenizer
+        self.default_packing = self.source.packing
+        self._splits: tuple[list[str], list[str]] | None = None
+
+    def identity(self) -> dict[str, Any]:
+        s = self.source
+        return {"hub": s.repo, "data_dir": s.data_dir, "revision": s.revision, "splits": [s.train_split, s.valid_split]}
+
+    def documents(self, packing: str) -> tuple[list[str], list[str]]:
+        if self._splits is None:
+            self._splits = self._download()
+        return self._splits
+
+    def _download(self) -> tuple[list[str], list[str]]:
+        reason = hub_unreachable()
+        if reason is not None:
+            raise AugdiffError(
+                f"--data {self.spec}: the Hugging Face hub is unreachable ({reason}); "
+                "download it elsewhere and pass text:PATH"
+            )
+        try:
+            import datasets  # the `text` extra; imported only here, it is slow and optional
+        except ImportError:
+            raise AugdiffError(
+                f"--data {self.spec}: needs the datasets package (pip install 'augdiff[text]')"
+            ) from None
+        s = self.source
+        try:
+            splits = [
+                datasets.load_dataset(s.repo, data_dir=s.data_dir, revision=s.revision, split=split)[s.field]
+                for split in dict.fromkeys([s.train_split, s.valid_split])
+            ]
+        except Exception as exc:  # noqa: BLE001 — datasets raises many types; the user needs one line
+            first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            raise AugdiffError(
+                f"--data {self.spec}: loading {s.repo} failed ({first}); download it elsewhere and pass text:PATH"
+            ) from None
+        if s.char_split is not None:  # one long string: cut by characters
+            text = "".join(splits[0])
+            train, valid = [text[: s.char_split[0]]], [text[s.char_split[0] : s.char_split[1]]]
+        else:
+            train, valid = list(splits[0]), list(splits[-1])
+        if s.detokenize is not None:
+            train, valid = [s.detokenize(t) for t in train], [s.detokenize(t) for t in valid]
+        return train, valid

@@ -1,0 +1,77 @@
+"""Training the method runs of an experiment: resume what stopped, reuse what finished with the same settings.
+
+Every experiment (``augdiff run sawtooth``, ``augdiff run text``) keeps one run directory per method under its
+``--out``; running the command again continues or reuses those runs instead of starting over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from augdiff.config import TrainConfig, config_from_dict, config_to_dict
+from augdiff.errors import AugdiffError
+from augdiff.train import Trainer
+from augdiff.train.checkpoint import has_checkpoint, load_checkpoint
+from augdiff.train.trainer import RESUMABLE_KEYS
+
+__all__ = ["train_or_reuse", "train_two_stages", "flatten"]
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _check_reusable(cfg: TrainConfig, run_dir: Path, step: int, stored: dict[str, Any]) -> None:
+    """A run found in the output directory is reused only if it was trained with exactly these settings."""
+    wanted = flatten(config_to_dict(cfg))
+    have = flatten(config_to_dict(config_from_dict(stored)))
+    differ = [k for k in wanted if k not in RESUMABLE_KEYS and have.get(k) != wanted[k]]
+    if step > cfg.steps:
+        differ.append(f"steps ({step} trained > {cfg.steps})")
+    if differ:
+        shown = ", ".join(differ[:4]) + (" …" if len(differ) > 4 else "")
+        raise AugdiffError(
+            f"{run_dir} holds a run trained with other settings ({shown}); choose a new --out for this "
+            "preset or seed, or delete that directory"
+        )
+
+
+def train_or_reuse(cfg: TrainConfig, run_dir: Path) -> dict[str, float]:
+    """Train (or finish training) one run; a finished run with the same settings is reused as is."""
+    if has_checkpoint(run_dir):
+        ckpt = load_checkpoint(run_dir)
+        _check_reusable(cfg, run_dir, ckpt.step, ckpt.meta["config"])
+        if ckpt.step == cfg.steps:
+            return {"train_steps": ckpt.step, "train_seconds": float(ckpt.meta.get("seconds", float("nan")))}
+        result = Trainer.resume(run_dir, steps=cfg.steps, device=cfg.device).fit()
+    else:
+        result = Trainer(cfg, run_dir).fit()
+    if result.interrupted:
+        raise KeyboardInterrupt
+    return {"train_steps": result.steps, "train_seconds": result.seconds}
+
+
+def train_two_stages(
+    method: str, out: Path, config: Callable[[int, str | None], TrainConfig]
+) -> tuple[TrainConfig, dict[str, float]]:
+    """LADD's two stages (§3.3): ``<method>-stage1`` (encoder + token denoiser), then ``<method>`` from it.
+
+    ``config(stage, init_from)`` gives the training config of a stage.
+    """
+    first = train_or_reuse(config(1, None), out / f"{method}-stage1")
+    cfg = config(2, str((out / f"{method}-stage1").resolve()))
+    second = train_or_reuse(cfg, out / method)
+    return cfg, {
+        "train_steps": first["train_steps"] + second["train_steps"],
+        "train_seconds": first["train_seconds"] + second["train_seconds"],
+        "stage1_steps": first["train_steps"],
+    }

@@ -1,0 +1,203 @@
+r"""Sampling-budget sweeps: draw samples at each step count, time them, count FLOPs, evaluate them.
+
+For each number of sampling steps T (LADD App. E.2, Table 9; Table 12 for the GFLOPs):
+
+* **throughput**: samples/s and tokens/s of generation, wall clock, after one untimed warm-up draw;
+* **throughput per Gen PPL point**: samples/s ÷ GenPPL, LADD's quality–speed figure ("higher values indicate
+  better text quality per unit of sampling time"; the formula itself is lost from our copy of the paper, and
+  the ratio is the reading that fits that sentence);
+* **GFLOPs per step**: one network evaluation per sequence, counted by ``torch.utils.flop_counter``
+  (:func:`~augdiff.metrics.flops.sampling_step_flops`), and the budget per sample, T × that (+ the latent-only
+  steps of LADD's sequential inference). With the cache, some steps skip the network: the budget is an
+  upper bound;
+* the sample metrics of :func:`~augdiff.metrics.sample_eval.evaluate_samples`.
+
+An autoregressive run (``method: ar``) has no step count: it is evaluated once, with ``steps = None``; its
+step is one generated token with the KV cache (:func:`~augdiff.metrics.flops.ar_step_flops`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from augdiff.ar import ARModel, generate_ar
+from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
+from augdiff.metrics.flops import ar_step_flops, latent_step_flops, sampling_step_flops
+from augdiff.metrics.mauve_score import reference_features
+from augdiff.metrics.sample_eval import SampleEvaluation, evaluate_samples
+from augdiff.metrics.teacher import Teacher, same_tokenizer
+from augdiff.sampling import generate
+
+__all__ = ["Throughput", "StepEvaluation", "draw_samples", "step_flops", "evaluate_generation"]
+
+
+@dataclass
+class Throughput:
+    """Wall-clock generation speed of one sample set."""
+
+    seconds: float
+    samples_per_s: float
+    tokens_per_s: float
+
+
+@dataclass
+class StepEvaluation:
+    """Samples drawn with ``steps`` sampling steps (``None``: autoregressive), their speed, cost and metrics."""
+
+    steps: int | None
+    throughput: Throughput
+    #: ``gflops_per_step`` (measured), ``gflops_per_step_eq77``, ``gflops_per_sample``
+    flops: dict[str, float]
+    metrics: SampleEvaluation
+    samples: Tensor = field(repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        gen_ppl = None if self.metrics.gen_ppl is None else self.metrics.gen_ppl.gen_ppl
+        per_point = self.throughput.samples_per_s / gen_ppl if gen_ppl and math.isfinite(gen_ppl) else None
+        return {
+            "steps": self.steps,
+            **self.metrics.as_dict(),
+            "seconds": self.throughput.seconds,
+            "samples_per_s": self.throughput.samples_per_s,
+            "tokens_per_s": self.throughput.tokens_per_s,
+            "throughput_per_gen_ppl": per_point,
+            **self.flops,
+        }
+
+
+def draw_samples(
+    run: Any,
+    num: int,
+    steps: int | None,
+    *,
+    batch_size: int = 256,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> Tensor:
+    """``num`` samples ``[num, seq_len]`` of a loaded run (``augdiff.runs.LoadedRun``), diffusion or AR."""
+    seq_len = int(run.data["seq_len"])
+    if run.config.method != "ar":
+        assert steps is not None, "a diffusion model needs a number of sampling steps"
+        return generate(
+            run.model,
+            run.model.schedule,
+            num,
+            seq_len,
+            steps,
+            batch_size=batch_size,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            device=device,
+            progress=progress,
+        )
+    return generate_ar(
+        run.model,
+        num,
+        seq_len,
+        batch_size=batch_size,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        progress=progress,
+    )
+
+
+def step_flops(model: Any, seq_len: int, steps: int | None) -> dict[str, float]:
+    """GFLOPs per sequence of one sampling step (measured and Eq 77) and of a whole sample of ``steps`` steps.
+
+    An AR model's step is one generated token (KV cache), its sample ``seq_len`` steps (``steps`` ignored).
+    """
+    if isinstance(model, ARModel):
+        token = ar_step_flops(model, 1, seq_len)
+        total = seq_len * token["measured_gflops"]
+    else:
+        assert steps is not None, "a diffusion model needs a number of sampling steps"
+        token = sampling_step_flops(model, 1, seq_len)
+        total = steps * token["measured_gflops"]
+        lag = float(getattr(model.channel, "lag", 0.0))
+        if lag > 0:  # LADD's latent-only steps before the token steps (sequential / lagged inference)
+            n_latent = max(1, round(lag * model.channel.latent_steps))
+            total += n_latent * latent_step_flops(model.channel, 1)["measured_gflops"]
+    return {
+        "gflops_per_step": token["measured_gflops"],
+        "gflops_per_step_eq77": token["analytic_gflops"],
+        "gflops_per_sample": total,
+    }
+
+
+def _timed(fn: Any, device: torch.device) -> tuple[Any, float]:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    out = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return out, time.perf_counter() - start
+
+
+def evaluate_generation(
+    run: Any,
+    steps: Sequence[int],
+    num_samples: int,
+    *,
+    teacher: Teacher | None = None,
+    gen_ppl: bool = True,
+    reference: Tensor | Sequence[str] | None = None,
+    sample_tokenizer: Tokenizer | None = None,
+    batch_size: int = 256,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    mauve_buckets: int | str = "auto",
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> list[StepEvaluation]:
+    """Draw ``num_samples`` samples at each step count of ``steps`` and evaluate them.
+
+    Args:
+        run: a loaded run (``augdiff.runs.load_run``); an AR run is sampled once, ignoring ``steps``.
+        teacher: for generative perplexity and MAUVE features.
+        reference: validation rows ``[M, L]`` (or texts) for MAUVE, featurized once; ``None`` skips MAUVE.
+        sample_tokenizer: decodes the samples for a teacher of another tokenizer (default: the run's own).
+        seed: samples at T steps use ``seed + T`` (as the SWD evaluation).
+    """
+    device = torch.device(device)
+    if sample_tokenizer is None and teacher is not None and not same_tokenizer(teacher.description, run.data):
+        sample_tokenizer = tokenizer_from_description(run.data)
+    seq_len = int(run.data["seq_len"])
+    is_ar = run.config.method == "ar"
+    budgets: list[int | None] = [None] if is_ar else list(steps)
+    draw = dict(batch_size=batch_size, temperature=temperature, top_p=top_p, device=device)
+    if teacher is not None and reference is not None:
+        reference = reference_features(teacher, reference, sample_tokenizer, run.data)
+    # untimed warm-up (allocator, kernels): one step of a batch, or one AR sample
+    draw_samples(run, 1 if is_ar else min(num_samples, batch_size), None if is_ar else 1, seed=seed, **draw)
+    results = []
+    for t in budgets:
+        samples, seconds = _timed(
+            lambda t=t: draw_samples(run, num_samples, t, seed=seed + (t or 0), progress=progress, **draw), device
+        )
+        throughput = Throughput(seconds, num_samples / seconds, num_samples * seq_len / seconds)
+        metrics = evaluate_samples(
+            samples,
+            teacher=teacher,
+            gen_ppl=gen_ppl,
+            reference=reference,
+            sample_tokenizer=sample_tokenizer,
+            sample_description=run.data,
+            mauve_buckets=mauve_buckets,
+        )
+        flops = step_flops(run.model, seq_len, t)
+        results.append(StepEvaluation(t, throughput, flops, metrics, samples))
+    return results
