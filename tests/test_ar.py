@@ -230,3 +230,17 @@ def test_resumed_training_gives_the_same_weights(pattern_file, tmp_path):
         assert torch.equal(value, resumed.model.state_dict()[key]), key
     for key, value in straight.ema.state_dict().items():
         assert torch.equal(value, resumed.ema.state_dict()[key]), key
+
+
+def test_padding_is_left_out_of_the_ar_nll_and_loss():
+    torch.manual_seed(0)
+    model = randomized(tiny_ar())
+    x = torch.randint(0, 2, (3, 10))  # real tokens 0, 1
+    x[:, 6:] = 2  # pad id 2
+    model.pad_id = 2
+    per_token = model.token_nll(x)
+    torch.testing.assert_close(model.nll(x), per_token[:, :6].mean(-1))
+    out = model.loss(x, torch.rand(3))
+    torch.testing.assert_close(out.loss, per_token[:, :6].mean())
+    model.pad_id = None
+    assert not torch.allclose(model.nll(x), per_token[:, :6].mean(-1))

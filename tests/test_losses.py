@@ -96,3 +96,27 @@ def test_estimate_nll_stratifies_each_sequences_times():
     times = torch.stack(seen, dim=1)  # [B, K]
     gaps = torch.remainder(times.diff(dim=1), 1.0)
     torch.testing.assert_close(gaps, torch.full_like(gaps, 0.25), atol=1e-6, rtol=0)
+
+
+def test_masked_nll_leaves_out_positions_that_are_not_counted():
+    log_p = torch.log(torch.tensor([[[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]]]))
+    x0, x_t = torch.tensor([[0, 1, 1]]), torch.tensor([[2, 2, 2]])
+    counted = torch.tensor([[True, False, True]])
+    got = masked_diffusion_nll(log_p, x0, x_t, torch.tensor([2.0]), mask_id=2, counted=counted)
+    torch.testing.assert_close(got, torch.tensor([2.0 * (-math.log(0.5) - math.log(0.8))]))
+
+
+def test_padding_is_left_out_of_the_elbo_and_its_length():
+    """Rows ``[0, 2, PAD, PAD]`` (pad id 1): the ELBO per token is the exact NLL of the two real tokens / 2."""
+    model, probs = product_model(LinearSchedule())
+    model.pad_id = 1
+    x0 = torch.tensor([[0, 2, 1, 1]])
+    exact = -(math.log(probs[0, 0]) + math.log(probs[1, 2])) / 2
+    n = 100_000
+    t = sample_times(n, eps=1e-6, generator=torch.Generator().manual_seed(0))
+    out = model.loss(x0.expand(n, -1), t, torch.Generator().manual_seed(1))
+    est, stderr = out.nll_per_sequence.mean().item(), out.nll_per_sequence.std().item() / math.sqrt(n)
+    assert abs(est - exact) < 4 * stderr + 1e-3, (est, exact, stderr)
+    assert abs(out.loss.item() - exact) < 4 * stderr + 1e-3  # the training loss pools over real tokens only
+    all_pad = model.loss(torch.ones(4, LENGTH, dtype=torch.long), torch.full((4,), 0.5))
+    assert torch.all(all_pad.nll_per_sequence == 0)

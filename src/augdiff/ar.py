@@ -46,7 +46,7 @@ class ARModel(nn.Module):
         torch.Size([4, 16])
     """
 
-    def __init__(self, network: DiT, vocab_size: int) -> None:
+    def __init__(self, network: DiT, vocab_size: int, pad_id: int | None = None) -> None:
         super().__init__()
         cfg = network.cfg
         assert cfg.causal, "ARModel needs a causal network (DiTConfig(causal=True))"
@@ -56,6 +56,8 @@ class ARModel(nn.Module):
         )
         self.network = network
         self.vocab_size = vocab_size
+        #: padding of sentence rows: not scored (as the diffusion models' loss), still read as context
+        self.pad_id = pad_id
 
     @property
     def bos_id(self) -> int:
@@ -92,12 +94,17 @@ class ARModel(nn.Module):
         r"""Per-token :math:`-\log p_\theta(x_i \mid x_{<i})` ``[B, L]`` in nats."""
         return -self.log_probs(x).gather(-1, x.unsqueeze(-1)).squeeze(-1)
 
+    def _counted(self, x: Tensor) -> Tensor:
+        return torch.ones_like(x, dtype=torch.bool) if self.pad_id is None else x != self.pad_id
+
     def nll(self, x: Tensor) -> Tensor:
         r"""Exact NLL per token of each sequence ``[B]`` in nats: :math:`-\frac1L \log p_\theta(x)`.
 
-        No time samples and no bound: the chain rule is exact, unlike the diffusion models' ELBO.
+        No time samples and no bound: the chain rule is exact, unlike the diffusion models' ELBO. Padding
+        (``pad_id``) is left out of the sum and of L.
         """
-        return self.token_nll(x).mean(dim=-1)
+        counted = self._counted(x)
+        return (self.token_nll(x) * counted).sum(-1) / counted.sum(-1).clamp_min(1)
 
     def loss(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> LossOutput:
         """Next-token cross-entropy on ``x0`` ``[B, L]``, with :meth:`DiffusionModel.loss`'s signature.
@@ -106,9 +113,11 @@ class ARModel(nn.Module):
         and ``nll`` are the same number, the exact NLL per token; ``nll_per_sequence`` is its value per
         sequence ``[B]``, detached.
         """
-        per_seq = self.nll(x0)
-        detached = per_seq.detach()
-        return LossOutput(loss=per_seq.mean(), nll=detached.mean(), nll_per_sequence=detached)
+        counted = self._counted(x0)
+        terms = (self.token_nll(x0) * counted).sum(-1)
+        per_seq = (terms / counted.sum(-1).clamp_min(1)).detach()
+        loss = terms.sum() / counted.sum().clamp_min(1)
+        return LossOutput(loss=loss, nll=per_seq.mean(), nll_per_sequence=per_seq)
 
     def hidden_states(self, x: Tensor) -> Tensor:
         """The final normalized hidden states ``[B, L, D]`` before the output head (features, e.g. for MAUVE).

@@ -37,7 +37,9 @@ class LossOutput:
         return math.exp(float(self.nll))
 
 
-def masked_diffusion_nll(log_p_x0: Tensor, x0: Tensor, x_t: Tensor, weight: Tensor, mask_id: int) -> Tensor:
+def masked_diffusion_nll(
+    log_p_x0: Tensor, x0: Tensor, x_t: Tensor, weight: Tensor, mask_id: int, counted: Tensor | None = None
+) -> Tensor:
     r"""Weighted masked cross-entropy per sequence: the continuous-time masked-diffusion ELBO integrand.
 
     MDLM Eq 10, CADD Eq 2 and Eq 20, LADD Eq 6 / Eq 52:
@@ -56,6 +58,8 @@ def masked_diffusion_nll(log_p_x0: Tensor, x0: Tensor, x_t: Tensor, weight: Tens
         x_t: noisy tokens ``[B, L]``.
         weight: per-sequence weight ``[B]``.
         mask_id: id of the mask.
+        counted: positions that are part of the data ``[B, L]`` (``None``: all). Padding of sentence rows is
+            left out, as MDLM masks it out of its loss: it is not text the model should be scored on.
 
     Returns:
         ``[B]``: the weighted sum over masked positions (nats per sequence).
@@ -65,6 +69,8 @@ def masked_diffusion_nll(log_p_x0: Tensor, x0: Tensor, x_t: Tensor, weight: Tens
     )
     log_p = torch.gather(log_p_x0, -1, x0.unsqueeze(-1)).squeeze(-1)
     masked = x_t == mask_id
+    if counted is not None:
+        masked = masked & counted
     ce = torch.where(masked, -log_p, torch.zeros_like(log_p)).sum(dim=-1)
     # A sequence with nothing masked contributes 0 even where the weight is infinite (t → 0).
     return torch.where(masked.any(dim=-1), weight.to(ce.dtype) * ce, torch.zeros_like(ce))

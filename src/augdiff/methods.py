@@ -186,18 +186,26 @@ def build_ar_model(cfg: TrainConfig, vocab_size: int) -> ARModel:
 
 
 def build_model(
-    cfg: TrainConfig, vocab_size: int, seq_len: int | None = None, decode: Decode | None = None
+    cfg: TrainConfig,
+    vocab_size: int,
+    seq_len: int | None = None,
+    decode: Decode | None = None,
+    pad_id: int | None = None,
 ) -> DiffusionModel | ARModel:
     """The model of ``cfg.method`` over ``vocab_size`` data tokens.
 
     ``seq_len`` (the data's length) and ``decode`` (ids → texts) are needed only by LADD encoders that pool
-    by patches or read text (the pretrained sentence encoder).
+    by patches or read text (the pretrained sentence encoder). ``pad_id``: the padding of padded sentence
+    rows, which the loss and the NLL leave out (:func:`augdiff.data.padding_id`).
     """
     if cfg.method not in METHODS:
         raise AugdiffError(f"method={cfg.method!r} is not known (choose one of: {', '.join(METHODS)})")
     if cfg.method == "ar":
-        return build_ar_model(cfg, vocab_size)
+        model = build_ar_model(cfg, vocab_size)
+        model.pad_id = pad_id
+        return model
     network = build_network(cfg, vocab_size)
     schedule = build_schedule(cfg)
     channel = build_channel(cfg, schedule, vocab_size, network.cfg.hidden_size, seq_len, decode)
-    return DiffusionModel(network, schedule, vocab_size, channel=channel, loss_weighting=cfg.diffusion.loss_weighting)
+    weighting = cfg.diffusion.loss_weighting
+    return DiffusionModel(network, schedule, vocab_size, channel=channel, loss_weighting=weighting, pad_id=pad_id)

@@ -28,6 +28,7 @@ class DiffusionModel(nn.Module):
         vocab_size: number of data tokens V; the mask is id V.
         channel: the latent channel (``NoChannel`` = MDLM).
         loss_weighting: ``"elbo"`` (−α′/(1−α)) or ``"constant"`` (1) for the training loss.
+        pad_id: the padding token of padded sentence rows, left out of the loss and the NLL (``None``: none).
 
     Example:
         >>> model = DiffusionModel(DiT(DiTConfig(vocab_size=3, hidden_size=32, n_layers=2, n_heads=2)),
@@ -43,6 +44,7 @@ class DiffusionModel(nn.Module):
         vocab_size: int,
         channel: LatentChannel | None = None,
         loss_weighting: str = "elbo",
+        pad_id: int | None = None,
     ) -> None:
         super().__init__()
         assert loss_weighting in ("elbo", "constant"), f"loss_weighting={loss_weighting!r}"
@@ -51,6 +53,7 @@ class DiffusionModel(nn.Module):
         self.vocab_size = vocab_size
         self.channel = channel if channel is not None else NoChannel()
         self.loss_weighting = loss_weighting
+        self.pad_id = pad_id
 
     @property
     def mask_id(self) -> int:
@@ -90,19 +93,21 @@ class DiffusionModel(nn.Module):
         x_t = forward_mask(x0, sched.alpha_t, self.mask_id, generator)
         inputs = self.channel.train_input(self.network, x0, x_t, t, generator)
         log_p, head = self._forward(x_t, t, inputs)
-        elbo_terms = masked_diffusion_nll(log_p, x0, x_t, sched.elbo_weight, self.mask_id)
+        counted = None if self.pad_id is None else x0 != self.pad_id
+        elbo_terms = masked_diffusion_nll(log_p, x0, x_t, sched.elbo_weight, self.mask_id, counted)
         if self.loss_weighting == "elbo":
             train_terms = elbo_terms
         else:
-            train_terms = masked_diffusion_nll(log_p, x0, x_t, torch.ones_like(t), self.mask_id)
-        n_tokens = x0.numel()
+            train_terms = masked_diffusion_nll(log_p, x0, x_t, torch.ones_like(t), self.mask_id, counted)
+        lengths = torch.full_like(t, x0.shape[1]) if counted is None else counted.sum(-1).clamp_min(1).to(t.dtype)
+        n_tokens = x0.numel() if counted is None else counted.sum().clamp_min(1)
         loss = self.channel.token_weight * train_terms.sum() / n_tokens
         metrics = {"masked_fraction": (x_t == self.mask_id).float().mean().detach()}
         extra = self.channel.extra_loss(self.network, inputs, log_p, x0, x_t, t, self.loss_weighting, head, generator)
         if extra is not None:
             loss = loss + extra
             metrics["channel_loss"] = extra.detach()
-        per_seq = (elbo_terms / x0.shape[1]).detach()
+        per_seq = (elbo_terms / lengths).detach()
         return LossOutput(loss=loss, nll=per_seq.mean(), nll_per_sequence=per_seq, metrics=metrics)
 
     # -- the Denoiser protocol used by augdiff.sampling ---------------------------------------------------

@@ -10,7 +10,7 @@ import torch
 
 from augdiff.ar import ARModel
 from augdiff.config import TrainConfig, config_from_dict
-from augdiff.data.tokenizer import tokenizer_from_description
+from augdiff.data.tokenizer import padding_id, tokenizer_from_description
 from augdiff.errors import AugdiffError
 from augdiff.methods import build_model
 from augdiff.model import DiffusionModel
@@ -48,7 +48,7 @@ def load_run(path: str | Path, *, weights: str = "ema", device: torch.device | s
         data = dict(ckpt.meta["data"])
         tok = tokenizer_from_description(data)  # None for sawtooth and raw tokens; old runs hold only chars
         decode = (lambda x: [tok.decode(row) for row in x]) if tok is not None else None
-        model = build_model(cfg, int(data["vocab_size"]), data.get("seq_len"), decode)
+        model = build_model(cfg, int(data["vocab_size"]), data.get("seq_len"), decode, padding_id(data))
     except (KeyError, TypeError) as exc:
         raise AugdiffError(f"{ckpt.path}: checkpoint metadata lacks {exc} (a damaged or foreign checkpoint)") from None
     state = ckpt.ema if weights == "ema" else ckpt.model

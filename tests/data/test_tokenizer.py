@@ -12,6 +12,7 @@ from augdiff.data.tokenizer import (
     CharTokenizer,
     Text8Tokenizer,
     load_tokenizer,
+    padding_id,
     tokenizer_from_description,
     train_bpe,
 )
@@ -122,3 +123,11 @@ def test_bad_tokenizer_inputs_are_one_line_errors(tmp_path):
         train_bpe(["tiny tiny corpus"], vocab_size=5000)
     with pytest.raises(AugdiffError, match="between 259"):
         train_bpe(["tiny"], vocab_size=100)
+
+
+def test_padding_id_is_the_pad_token_of_padded_rows_only():
+    tok = train_bpe([tiny_english(40)], 300)
+    desc = tok.describe()
+    assert padding_id({**desc, "packing": "pad"}) == tok.pad_id is not None
+    assert padding_id({**desc, "packing": "wrap"}) is None  # wrapped rows hold no padding
+    assert padding_id({"spec": "sawtooth", "vocab_size": 2, "seq_len": 8}) is None

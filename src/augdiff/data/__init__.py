@@ -16,6 +16,7 @@ from augdiff.data.tokenizer import (
     Text8Tokenizer,
     Tokenizer,
     load_tokenizer,
+    padding_id,
     tokenizer_from_description,
     train_bpe,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "train_bpe",
     "load_tokenizer",
     "tokenizer_from_description",
+    "padding_id",
     "pack_wrap",
     "pack_pad",
     "pack_none",

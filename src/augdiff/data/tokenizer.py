@@ -42,6 +42,7 @@ __all__ = [
     "train_bpe",
     "load_tokenizer",
     "tokenizer_from_description",
+    "padding_id",
 ]
 
 TEXT8_CHARS = "abcdefghijklmnopqrstuvwxyz "
@@ -337,3 +338,14 @@ def tokenizer_from_description(desc: dict[str, Any]) -> Tokenizer | None:
     if kind is not None:
         raise AugdiffError(f"the data description names an unknown tokenizer {kind!r} (a newer augdiff?)")
     return None
+
+
+def padding_id(desc: dict[str, Any]) -> int | None:
+    """The padding id of data packed with ``pad`` (sentence rows), which losses and NLLs leave out; else ``None``.
+
+    Wrapped and plain rows hold no padding, even when their tokenizer has a pad token.
+    """
+    if desc.get("packing") != "pad":
+        return None
+    tok = tokenizer_from_description(desc)
+    return None if tok is None else tok.pad_id

@@ -22,7 +22,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from augdiff.config import TrainConfig, config_from_dict, config_to_dict
-from augdiff.data import TokenDataset, make_dataset, seeded_generator
+from augdiff.data import TokenDataset, make_dataset, padding_id, seeded_generator
 from augdiff.errors import AugdiffError
 from augdiff.files import ensure_dir, write_text_atomic
 from augdiff.methods import LADD_METHODS, build_model
@@ -156,7 +156,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         ds = self.dataset
         decode = (lambda x: [ds.decode(row) for row in x]) if ds.tokenizer is not None else None
-        self.model = build_model(cfg, ds.vocab_size, ds.seq_len, decode).to(self.device)
+        pad = padding_id(ds.describe())
+        self.model = build_model(cfg, ds.vocab_size, ds.seq_len, decode, pad).to(self.device)
         if cfg.init_from and load_init:
             load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method)
         o = cfg.optim
