@@ -1,4 +1,4 @@
-"""Throughput benchmarks: training and sampling tokens/s, seconds per step, peak memory."""
+"""Throughput benchmarks: training and sampling tokens/s, seconds per step, training MFU, peak memory."""
 
 from __future__ import annotations
 
@@ -15,12 +15,15 @@ from augdiff.ar import ARModel
 from augdiff.config import build_config
 from augdiff.data import ArrayDataset
 from augdiff.errors import AugdiffError
-from augdiff.methods import build_model
+from augdiff.methods import LADD_METHODS, build_model
+from augdiff.metrics.mfu import count_train_flops, device_peak_flops, model_flops_utilization
 from augdiff.runtime import configure_device
 from augdiff.sampling import AncestralSampler
 from augdiff.train import Trainer, resolve_device
 
-__all__ = ["bench_train", "bench_sample"]
+__all__ = ["bench_train", "bench_sample", "bench_sample_rows", "INFERENCE_MODES"]
+
+INFERENCE_MODES = ("joint", "sequential")  # LADD: the latent's lead λ = 0 or 1
 
 
 def _sync(device: torch.device) -> None:
@@ -34,7 +37,9 @@ def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"
 
 
-def _config(method: str, model_size: str, seq_len: int, batch_size: int, device: str, overrides: list[str]):
+def _config(
+    method: str, model_size: str, seq_len: int, batch_size: int, device: str, overrides: list[str], **extra: Any
+):
     fixed = {k.partition("=")[0].strip() for k in overrides} & {
         "method",
         "model_size",
@@ -53,6 +58,7 @@ def _config(method: str, model_size: str, seq_len: int, batch_size: int, device:
             "device": device,
             "progress": False,
             "tensorboard": False,
+            **extra,
         },
         overrides,
     )
@@ -80,8 +86,13 @@ def bench_train(
     rounds: int = 1,
     device: str = "auto",
     overrides: list[str] | None = None,
+    peak_tflops: float | None = None,
 ) -> list[dict[str, Any]]:
     """Time full optimizer steps (forward, backward, AdamW, EMA) of one or more methods.
+
+    MFU (:mod:`augdiff.metrics.mfu`): the FLOPs of one extra, untimed step counted by
+    ``torch.utils.flop_counter``, over the median step time × the device's peak (``peak_tflops``, else the
+    bf16 table; ``None`` on a CPU without ``peak_tflops``).
 
     ``method`` may list several (``mdlm,cadd``): they share one process and alternate in ``rounds`` blocks of
     ``steps`` steps, so machine noise hits all alike; each reports its median step time, and the later ones their
@@ -101,11 +112,13 @@ def bench_train(
             torch.cuda.reset_peak_memory_stats(dev)
         for trainer in trainers.values():
             _timed_steps(trainer, warmup)
+        flops = {m: count_train_flops(trainer.train_step) for m, trainer in trainers.items()}
         times: dict[str, list[float]] = {m: [] for m in methods}
         for _ in range(rounds):
             for m, trainer in trainers.items():
                 times[m] += _timed_steps(trainer, steps)
     memory, kind = _peak_memory_mb(dev)
+    peak, peak_source = device_peak_flops(dev, peak_tflops)
     base = statistics.median(times[methods[0]])
     results = []
     for m, trainer in trainers.items():
@@ -121,11 +134,17 @@ def bench_train(
                 "vocab_size": vocab_size,
                 "device": str(dev),
                 "precision": str(trainer.amp_dtype or "fp32"),
+                "compile": trainer.cfg.compile,
                 "threads": torch.get_num_threads(),
                 "timed_steps": len(times[m]),
                 "seconds_per_step": median,
                 "tokens_per_s": batch_size * seq_len / median,
                 f"step_time_vs_{methods[0]}": median / base,
+                "train_gflops_per_step": flops[m] / 1e9,
+                "achieved_tflops": flops[m] / median / 1e12,
+                "peak_tflops": None if peak is None else peak / 1e12,
+                "mfu": model_flops_utilization(flops[m], median, peak),
+                "mfu_peak": peak_source,
                 "peak_memory_mb": memory,
                 "memory": kind,
             }
@@ -144,13 +163,22 @@ def bench_sample(
     k: int = 1,
     device: str = "auto",
     overrides: list[str] | None = None,
+    inference: str | None = None,
+    latent_steps: int | None = None,
 ) -> dict[str, Any]:
     """Time one batch of ``batch_size`` sequences sampled in ``steps`` steps (after one untimed warm-up step).
 
     An ``ar`` model draws its ``seq_len`` tokens one per step with its key/value cache (``steps`` and ``cache``
-    do not apply).
+    do not apply). A LADD model is built for stage 2 (fresh weights: speed depends on shapes only) and samples
+    with ``inference`` joint (λ = 0, default) or sequential (λ = 1: its ``latent_steps`` latent-only steps,
+    then the token steps; ``latent_steps`` overrides the channel's T_y).
     """
-    cfg = _config(method, model_size, seq_len, batch_size, device, overrides or [])
+    ladd = method in LADD_METHODS
+    if inference is not None and not ladd:
+        raise AugdiffError(f"--inference applies to co-ladd and di-ladd, not {method}")
+    given = {o.partition("=")[0].strip() for o in overrides or []}
+    extra = {"ladd": {"stage": 2}} if ladd and "ladd.stage" not in given else {}
+    cfg = _config(method, model_size, seq_len, batch_size, device, overrides or [], **extra)
     dev = resolve_device(cfg.device)
     configure_device(dev)
     torch.manual_seed(cfg.seed)
@@ -164,6 +192,11 @@ def bench_sample(
             model.channel.set_sampling(k=k)
         except ValueError:
             raise AugdiffError(f"--k applies to cadd models, not {method}") from None
+    run: dict[str, Any] = {}
+    if ladd:
+        inference = inference or "joint"
+        model.channel.set_sampling(lag=0.0 if inference == "joint" else 1.0, latent_steps=latent_steps)
+        run = {"inference": inference, "latent_steps": model.channel.latent_steps if inference != "joint" else 0}
     sampler = AncestralSampler(model, model.schedule, cache=cache and model.cacheable)
     seconds, out = _timed_draw(
         dev,
@@ -180,7 +213,30 @@ def bench_sample(
         cache=sampler.cache,
         nfe=out.nfe,
         rows_evaluated=out.rows_evaluated,
+        **run,
     )
+
+
+def bench_sample_rows(
+    method: str = "mdlm", k: tuple[int, ...] = (1,), inference: tuple[str, ...] = INFERENCE_MODES, **common: Any
+) -> list[dict[str, Any]]:
+    """:func:`bench_sample` over a list of methods (``mdlm,cadd``): one row per method, per K for ``cadd``
+    (the ``k`` sweep, e.g. ``(1, 2, 3, 4)``) and per inference mode for ``co-ladd`` / ``di-ladd``."""
+    methods = [m.strip() for m in method.split(",") if m.strip()]
+    if tuple(k) != (1,) and "cadd" not in methods:
+        raise AugdiffError(f"--k applies to cadd models, not {', '.join(methods)}")
+    bad = sorted(set(inference) - set(INFERENCE_MODES))
+    if bad:
+        raise AugdiffError(f"--inference {bad[0]}: choose joint, sequential or both")
+    rows = []
+    for m in methods:
+        if m == "cadd":
+            rows += [bench_sample(method=m, k=kk, **common) for kk in k]
+        elif m in LADD_METHODS:
+            rows += [bench_sample(method=m, inference=mode, **common) for mode in inference]
+        else:
+            rows.append(bench_sample(method=m, **common))
+    return rows
 
 
 def _timed_draw(dev: torch.device, warm_up: Any, draw: Any) -> tuple[float, Any]:

@@ -161,6 +161,10 @@ class TrainConfig:
     tensorboard: bool = True
     progress: bool = True
     init_from: str | None = None
+    # dit, or hf:PATH: a local transformers model as the denoiser (mdlm, cadd; nn/hf_backbone.py)
+    backbone: str = "dit"
+    compile: bool = False  # torch.compile the network (Trainer); the saved weights are the same
+    strategy: str = "auto"  # auto | ddp | fsdp, under torchrun (train/distributed.py)
     model: ModelConfig = field(default_factory=ModelConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -176,6 +180,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "method": ("mdlm", "cadd", "co-ladd", "di-ladd", "ar"),
     "model_size": ("xxs", "xs", "tiny", "small"),
     "precision": ("auto", "fp32", "bf16"),
+    "strategy": ("auto", "ddp", "fsdp"),
     "diffusion.schedule": ("linear", "loglinear", "polynomial", "geometric", "cosine"),
     "diffusion.loss_weighting": ("elbo", "constant"),
     "cadd.schedule": ("flow", "vp-linear", "vp-cosine", "vp-sqrt"),
@@ -260,6 +265,10 @@ def _validate(cfg: TrainConfig) -> None:
             "(batch_size is the global batch; pick a multiple of grad_accum)"
         )
     _validate_ladd(cfg)
+    if cfg.backbone != "dit" and not (cfg.backbone.startswith("hf:") and cfg.backbone[3:].strip()):
+        raise AugdiffError(
+            f"backbone={cfg.backbone!r} is not known (use dit, or hf:PATH of a local transformers model)"
+        )
     d = cfg.diffusion
     if not d.geometric_sigma_max > d.geometric_sigma_min:
         raise AugdiffError(

@@ -19,6 +19,7 @@ from augdiff.config import TrainConfig
 from augdiff.errors import AugdiffError
 from augdiff.model import DiffusionModel
 from augdiff.nn import DiT, DiTConfig, model_shape
+from augdiff.nn.hf_backbone import HFBackbone, hf_backbone_path
 from augdiff.nn.latent import LatentDenoiser, LatentEncoder
 from augdiff.nn.mmdit import MMDiT, MMDiTConfig
 from augdiff.schedules import MaskSchedule, make_mask_schedule
@@ -38,6 +39,7 @@ __all__ = [
 
 METHODS = ("mdlm", "cadd", "co-ladd", "di-ladd", "ar")
 LADD_METHODS = ("co-ladd", "di-ladd")
+HF_METHODS = ("mdlm", "cadd")  # methods that take backbone=hf:PATH
 
 
 def build_schedule(cfg: TrainConfig) -> MaskSchedule:
@@ -160,7 +162,16 @@ def build_ladd_channel(cfg: TrainConfig, vocab_size: int, seq_len: int | None, d
 
 
 def build_network(cfg: TrainConfig, vocab_size: int) -> nn.Module:
-    """A DiT, or for LADD the MM-DiT joint denoiser with a latent stream (App. D)."""
+    """A DiT, or for LADD the MM-DiT joint denoiser with a latent stream (App. D); with ``backbone: hf:PATH``
+    a local transformers model (:class:`augdiff.nn.hf_backbone.HFBackbone`; ``model_size``, ``model.*`` unused)."""
+    hf_path = hf_backbone_path(cfg.backbone)
+    if hf_path is not None:
+        if cfg.method not in HF_METHODS:
+            raise AugdiffError(
+                f"backbone={cfg.backbone} works with method={' | '.join(HF_METHODS)} only, not {cfg.method} "
+                "(use backbone=dit)"
+            )
+        return HFBackbone(hf_path, vocab_size)
     net_cfg = build_network_config(cfg, vocab_size)
     if cfg.method not in LADD_METHODS:
         return DiT(net_cfg)
@@ -201,6 +212,8 @@ def build_model(
     if cfg.method not in METHODS:
         raise AugdiffError(f"method={cfg.method!r} is not known (choose one of: {', '.join(METHODS)})")
     if cfg.method == "ar":
+        if cfg.backbone != "dit":
+            raise AugdiffError(f"backbone={cfg.backbone} works with method=mdlm | cadd only, not ar (use backbone=dit)")
         model = build_ar_model(cfg, vocab_size)
         model.pad_id = pad_id
         return model

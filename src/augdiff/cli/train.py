@@ -12,7 +12,18 @@ from augdiff.train import Trainer
 from augdiff.train.trainer import RESUMABLE_KEYS
 
 # Flags that stand for top-level config keys (the same words, with dashes).
-_FLAG_KEYS = ("method", "data", "model_size", "steps", "batch_size", "seed", "device", "init_from")
+_FLAG_KEYS = (
+    "method",
+    "data",
+    "model_size",
+    "steps",
+    "batch_size",
+    "seed",
+    "device",
+    "init_from",
+    "compile",
+    "strategy",
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -26,6 +37,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, help="global batch size")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto | cpu | cuda")
+    p.add_argument("--compile", action="store_const", const=True, help="torch.compile the network (compile=true)")
+    p.add_argument("--backbone", help="dit | hf:PATH (a local transformers masked diffusion LM to fine-tune)")
+    p.add_argument("--strategy", help="auto | ddp | fsdp: under torchrun --nproc_per_node=N (auto: ddp if N > 1)")
     p.add_argument("--out", help="run directory to create")
     p.add_argument("--init-from", metavar="DIR", help="start from another run: MDLM → CADD, or LADD stage 1 → stage 2")
     p.add_argument(
@@ -43,12 +57,16 @@ def add_parser(sub: Any) -> None:
 
 def _resume(args: argparse.Namespace) -> Trainer:
     fixed = [
-        k for k in (*_FLAG_KEYS, "out", "config", "stage") if k not in RESUMABLE_KEYS and getattr(args, k) is not None
+        k
+        for k in (*_FLAG_KEYS, "backbone", "out", "config", "stage")
+        if k not in RESUMABLE_KEYS and getattr(args, k) is not None
     ]
     if fixed:
         given = ", ".join(f"--{k.replace('_', '-')}" for k in fixed)
         raise AugdiffError(f"--resume continues a run with its saved config; drop {given}")
-    changes: dict[str, Any] = {k: getattr(args, k) for k in ("steps", "device") if getattr(args, k) is not None}
+    changes: dict[str, Any] = {
+        k: getattr(args, k) for k in ("steps", "device", "compile", "strategy") if getattr(args, k) is not None
+    }
     for item in args.overrides:
         key, _, value = item.partition("=")
         changes[key.strip().replace("-", "_")] = value.strip()
@@ -65,10 +83,16 @@ def run(args: argparse.Namespace) -> int:
         base.update({k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None})
         if args.init_from:
             base["init_from"] = str(Path(args.init_from).resolve())
+        if args.backbone:  # hf:PATH made absolute, so the run resumes and loads from any directory
+            hf = args.backbone.startswith("hf:")
+            base["backbone"] = "hf:" + str(Path(args.backbone[3:]).expanduser().resolve()) if hf else args.backbone
         if args.stage is not None:
             base.setdefault("ladd", {})["stage"] = args.stage
         trainer = Trainer(build_config(base, args.overrides), args.out)
     result = trainer.fit()
+    trainer.dist.shutdown()
+    if not trainer.dist.is_main:  # under torchrun only rank 0 reports
+        return 0
     if result.interrupted:
         print(
             f"interrupted at step {result.steps}; checkpoint saved. Continue: augdiff train --resume {result.run_dir}"

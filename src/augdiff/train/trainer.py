@@ -29,6 +29,7 @@ from augdiff.methods import LADD_METHODS, build_model
 from augdiff.processes import sample_times
 from augdiff.runtime import configure_device
 from augdiff.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from augdiff.train.distributed import Distributed, NullLogger
 from augdiff.train.ema import EMA
 from augdiff.train.logging import MetricsLogger
 
@@ -37,7 +38,17 @@ __all__ = ["Trainer", "TrainResult", "resolve_device", "lr_at", "load_backbone",
 # Stream ids that keep the seeded generators of one step independent of each other.
 _TIMES, _MASKS = 4, 5
 # Keys a resumed run may change: they do not alter what is computed.
-RESUMABLE_KEYS = ("steps", "device", "progress", "tensorboard", "log_every", "ckpt_every", "keep_checkpoints")
+RESUMABLE_KEYS = (
+    "steps",
+    "device",
+    "progress",
+    "tensorboard",
+    "log_every",
+    "ckpt_every",
+    "keep_checkpoints",
+    "compile",
+    "strategy",
+)
 
 
 @dataclass
@@ -150,7 +161,12 @@ class Trainer:
         if dataset is None:
             dataset = make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size, text=cfg.text)
         self.dataset = dataset
-        self.device = resolve_device(cfg.device)
+        self.dist, self.device = Distributed.from_env(cfg.strategy, resolve_device(cfg.device))
+        if cfg.batch_size % (cfg.grad_accum * self.dist.world_size):
+            raise AugdiffError(
+                f"batch_size={cfg.batch_size} is not divisible by grad_accum={cfg.grad_accum} × "
+                f"{self.dist.world_size} processes (batch_size is the global batch)"
+            )
         configure_device(self.device)
         self.amp_dtype = _amp_dtype(cfg.precision, self.device)
         torch.manual_seed(cfg.seed)
@@ -160,6 +176,10 @@ class Trainer:
         self.model = build_model(cfg, ds.vocab_size, ds.seq_len, decode, pad).to(self.device)
         if cfg.init_from and load_init:
             load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method)
+        if cfg.compile:  # in place (nn.Module.compile): state_dict keys, EMA and checkpoints stay unprefixed
+            self.model.network.compile()
+        # The module the loop calls (model.loss), under DDP/FSDP2 when launched by torchrun.
+        self.train_model = self.dist.wrap(self.model, self.device, find_unused=cfg.method in LADD_METHODS)
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
@@ -209,9 +229,10 @@ class Trainer:
         # and a corpus that changed under it is refused rather than silently re-indexed.
         trainer = cls(cfg, run_dir, dataset=make_dataset(data["spec"], like=data), load_init=False)
         try:
-            trainer.model.load_state_dict(ckpt.model)
-            trainer.ema.load_state_dict({k: v.to(trainer.device) for k, v in ckpt.ema.items()}, state["ema_updates"])
-            trainer.optimizer.load_state_dict(state["optimizer"])
+            trainer.dist.load_model_state(trainer.model, ckpt.model)
+            ema = trainer.dist.load_into(trainer.ema.shadow, {k: v.to(trainer.device) for k, v in ckpt.ema.items()})
+            trainer.ema.load_state_dict(ema, state["ema_updates"])
+            trainer.dist.load_optimizer_state(trainer.train_model, trainer.optimizer, state["optimizer"])
         except (RuntimeError, KeyError, ValueError, AssertionError) as exc:
             raise AugdiffError(
                 f"{ckpt.path}: the saved state does not fit the configured model ({exc!s:.80}); "
@@ -230,7 +251,7 @@ class Trainer:
             "step": self.step,
             "seconds": self.seconds,
             "ema_updates": self.ema.num_updates,
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.dist.optimizer_state(self.train_model, self.optimizer),
             "rng_cpu": torch.get_rng_state(),
         }
         if self.device.type == "cuda":
@@ -240,15 +261,22 @@ class Trainer:
     def save(self) -> Path:
         meta = {"config": config_to_dict(self.cfg), "data": self.dataset.describe(), "seconds": self.seconds}
         self._saved_step = self.step
-        return save_checkpoint(
-            self.run_dir,
-            self.step,
-            model=self.model.state_dict(),
-            ema=self.ema.state_dict(),
-            trainer_state=self._trainer_state(),
-            meta=meta,
-            keep=self.cfg.keep_checkpoints,
-        )
+        # Every rank takes part in gathering the full state (FSDP); rank 0 writes it, the others wait.
+        model, ema = self.dist.model_state(self.model), self.dist.full_tensors(self.ema.state_dict())
+        trainer_state = self._trainer_state()
+        path = self.run_dir / "checkpoints"
+        if self.dist.is_main:
+            path = save_checkpoint(
+                self.run_dir,
+                self.step,
+                model=model,
+                ema=ema,
+                trainer_state=trainer_state,
+                meta=meta,
+                keep=self.cfg.keep_checkpoints,
+            )
+        self.dist.barrier()
+        return path
 
     # -- one optimizer step -----------------------------------------------------------------------------------
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -256,7 +284,8 @@ class Trainer:
         cfg, step = self.cfg, self.step
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(step, cfg.optim.lr, cfg.optim.warmup_steps)
-        micro = cfg.batch_size // cfg.grad_accum
+        # Rank r runs micro-batches k = r·grad_accum + j of the global batch (train/distributed.py).
+        micro = cfg.batch_size // (cfg.grad_accum * self.dist.world_size)
         times = seeded_generator(cfg.seed, step, _TIMES, device=self.device)
         d = cfg.diffusion
         t_all = sample_times(
@@ -267,20 +296,23 @@ class Trainer:
         self.model.train()
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else None
         for j in range(cfg.grad_accum):
-            rows = slice(j * micro, (j + 1) * micro)
+            k = self.dist.rank * cfg.grad_accum + j
+            rows = slice(k * micro, (k + 1) * micro)
             x0 = self.dataset.train_batch(cfg.seed, step, cfg.batch_size, rows).to(self.device, non_blocking=True)
-            masks = seeded_generator(cfg.seed, step, _MASKS, j, device=self.device)
-            with autocast or contextlib.nullcontext():
-                out = self.model.loss(x0, t_all[rows], masks)
-            (out.loss / cfg.grad_accum).backward()
+            masks = seeded_generator(cfg.seed, step, _MASKS, k, device=self.device)
+            with self.dist.accumulating(self.train_model, last=j == cfg.grad_accum - 1):
+                with autocast or contextlib.nullcontext():
+                    out = self.train_model(x0, t_all[rows], masks)
+                (out.loss / cfg.grad_accum).backward()
             loss_sum += out.loss.detach() / cfg.grad_accum
             nll_sum += out.nll / cfg.grad_accum
         clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf  # 0: no clipping, norm still logged
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        grad_norm = self.dist.scalar(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.model)
         self.step += 1
+        loss_sum, nll_sum = self.dist.mean(loss_sum, nll_sum)  # the global batch's loss, on every rank
         return loss_sum, nll_sum, grad_norm
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -298,12 +330,23 @@ class Trainer:
                 f"{self.run_dir} already holds a run (resume it with: augdiff train --resume "
                 f"{self.run_dir}, or choose a new --out)"
             )
-        self._write_run_files()
-        logger = MetricsLogger(self.run_dir, tensorboard=cfg.tensorboard, resume_step=self.step if resumed else None)
+        main = self.dist.is_main
+        if main:
+            self._write_run_files()
+        logger = (
+            MetricsLogger(self.run_dir, tensorboard=cfg.tensorboard, resume_step=self.step if resumed else None)
+            if main
+            else NullLogger()
+        )
         start_step, last_loss = self.step, math.nan
         self.stop_requested = False
         bar = tqdm(
-            total=cfg.steps, initial=self.step, disable=not cfg.progress, unit="step", desc="train", dynamic_ncols=True
+            total=cfg.steps,
+            initial=self.step,
+            disable=not (cfg.progress and main),
+            unit="step",
+            desc="train",
+            dynamic_ncols=True,
         )
         window = _Window(self.device)
         try:

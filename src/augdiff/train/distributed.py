@@ -1,0 +1,243 @@
+"""Multi-process training: DDP and FSDP2 under ``torchrun``, with the single-process run as the reference.
+
+Launch with ``torchrun --nproc_per_node=N -m augdiff train ... strategy=ddp|fsdp`` (``strategy=auto``, the
+default, is DDP when ``WORLD_SIZE > 1`` and one process otherwise). ``batch_size`` stays the *global* batch:
+each of the ``W`` processes runs ``grad_accum`` micro-batches of ``batch_size / (W · grad_accum)`` rows.
+
+Global batch decomposition (what makes runs comparable across process counts): the global batch of a step is
+cut into ``W · grad_accum`` contiguous micro-batches; rank ``r`` owns micro-batches
+``k = r · grad_accum + j`` (``j < grad_accum``), i.e. one contiguous slice of rows, so no example is seen twice.
+Micro-batch ``k`` takes its rows, its slice of the step's stratified time grid (drawn once from the shared
+seeded generator, so the union over ranks *is* the single-process draw) and its mask generator
+``(seed, step, masks, k)``. A run on ``W`` processes with ``grad_accum = A`` therefore computes the same
+losses as one process with ``grad_accum = W · A`` (up to float reduction order).
+
+Only rank 0 writes (metrics, TensorBoard, progress bar, checkpoints); the others wait at a barrier.
+Checkpoints hold the *full* (gathered) state in the single-process format, so a run saved with ``W``
+processes resumes with any other number, including one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from augdiff.errors import AugdiffError
+
+__all__ = ["STRATEGIES", "Distributed", "LossModule", "NullLogger"]
+
+STRATEGIES = ("auto", "ddp", "fsdp")
+
+
+class LossModule(nn.Module):
+    """``forward`` = ``model.loss``: DDP and FSDP2 hook ``forward``, and the training loop calls ``loss``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> Any:
+        return self.model.loss(x0, t, generator)
+
+
+class NullLogger:
+    """What ranks other than 0 log into."""
+
+    def log(self, step: int, scalars: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+@dataclass
+class Distributed:
+    """The process group of this run (``strategy="single"``: no group, rank 0 of 1)."""
+
+    strategy: str
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    # -- setup ------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, strategy: str, device: torch.device) -> tuple[Distributed, torch.device]:
+        """Read torchrun's environment, start the process group and pick this rank's device."""
+        if strategy not in STRATEGIES:
+            raise AugdiffError(f"strategy={strategy!r} is not known (choose one of: {', '.join(STRATEGIES)})")
+        world = _env_int("WORLD_SIZE", 1)
+        launched = "RANK" in os.environ and "MASTER_ADDR" in os.environ
+        # Not launched by torchrun: one process, whatever the strategy (so a DDP/FSDP run resumes as one).
+        if not launched or (strategy == "auto" and world <= 1):
+            return cls("single"), device
+        strategy = "ddp" if strategy == "auto" else strategy
+        rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
+        if device.type == "cuda":
+            if local_rank >= torch.cuda.device_count():
+                raise AugdiffError(
+                    f"LOCAL_RANK={local_rank} but only {torch.cuda.device_count()} CUDA devices are visible "
+                    "(use --nproc_per_node at most the number of GPUs)"
+                )
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if not dist.is_initialized():
+            dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
+        return cls(strategy, rank, dist.get_world_size(), local_rank), device
+
+    @property
+    def active(self) -> bool:
+        return self.strategy != "single"
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, model: nn.Module, device: torch.device, *, find_unused: bool = False) -> nn.Module:
+        """The module the loop calls for the loss: ``LossModule(model)``, under DDP or FSDP2.
+
+        FSDP2 shards every element of every ``nn.ModuleList`` (the transformer blocks) and then the rest; it
+        swaps the parameters for DTensors in place, so build the optimizer and EMA *after* this call.
+        ``find_unused``: some parameters get no gradient in some steps (LADD stage 1's latent denoiser).
+        """
+        wrapper = LossModule(model)
+        if self.strategy == "ddp":
+            ids = [device.index] if device.type == "cuda" else None
+            return nn.parallel.DistributedDataParallel(wrapper, device_ids=ids, find_unused_parameters=find_unused)
+        if self.strategy == "fsdp":
+            from torch.distributed.fsdp import fully_shard
+
+            for module in list(model.modules()):
+                if isinstance(module, nn.ModuleList):
+                    for block in module:
+                        if any(p.requires_grad for p in block.parameters()):
+                            fully_shard(block)
+            fully_shard(wrapper)
+        return wrapper
+
+    def accumulating(self, module: nn.Module, last: bool) -> contextlib.AbstractContextManager[Any]:
+        """Skip the gradient all-reduce on all but the last micro-batch of a step."""
+        if last or not self.active:
+            return contextlib.nullcontext()
+        if self.strategy == "ddp":
+            return module.no_sync()  # type: ignore[operator]
+        return _fsdp_no_sync(module)
+
+    # -- collectives ------------------------------------------------------------------------------------------
+    def mean(self, *tensors: Tensor) -> tuple[Tensor, ...]:
+        """Average scalars over ranks (the logged loss of the global batch)."""
+        if not self.active:
+            return tensors
+        stacked = torch.stack([t.detach().float() for t in tensors])
+        dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
+        stacked /= self.world_size
+        return tuple(stacked.unbind())
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+    def shutdown(self) -> None:
+        if self.active and dist.is_initialized():
+            dist.destroy_process_group()
+
+    # -- full state (gathered for rank 0's checkpoint; scattered back on load) ---------------------------------
+    def full_tensors(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """DTensor shards → full tensors (a collective under FSDP: every rank must call it)."""
+        if self.strategy != "fsdp":
+            return state
+        from torch.distributed.tensor import DTensor
+
+        return {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().cpu() for k, v in state.items()}
+
+    def model_state(self, model: nn.Module) -> dict[str, Tensor]:
+        if self.strategy != "fsdp":
+            return model.state_dict()
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+    def load_model_state(self, model: nn.Module, state: dict[str, Tensor]) -> None:
+        if self.strategy != "fsdp":
+            model.load_state_dict(state)
+            return
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=False))
+
+    def load_into(self, shadow: dict[str, Tensor], full: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Full tensors shaped like ``shadow`` (sharded the same way when ``shadow`` holds DTensors)."""
+        if self.strategy != "fsdp":
+            return full
+        from torch.distributed.tensor import DTensor, distribute_tensor
+
+        out = {}
+        for k, v in full.items():
+            ref = shadow.get(k)
+            if isinstance(ref, DTensor):
+                out[k] = distribute_tensor(v.to(ref.device, ref.dtype), ref.device_mesh, ref.placements)
+            else:
+                out[k] = v
+        return out
+
+    def optimizer_state(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """``optimizer.state_dict()`` in the single-process layout (parameters numbered in order)."""
+        if self.strategy != "fsdp":
+            return optimizer.state_dict()
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        osd = get_optimizer_state_dict(
+            wrapped, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+        )
+        if not osd:  # full_state_dict + cpu_offload: only rank 0 receives the state
+            return {}
+        index = {name: i for i, name in enumerate(_param_names(wrapped))}
+        return {
+            "state": {index[k]: v for k, v in osd["state"].items()},
+            "param_groups": [{**g, "params": [index[n] for n in g["params"]]} for g in osd["param_groups"]],
+        }
+
+    def load_optimizer_state(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+        if self.strategy != "fsdp":
+            optimizer.load_state_dict(state)
+            return
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        names = _param_names(wrapped)
+        osd = {
+            "state": {names[int(i)]: v for i, v in state["state"].items()},
+            "param_groups": [{**g, "params": [names[int(i)] for i in g["params"]]} for g in state["param_groups"]],
+        }
+        set_optimizer_state_dict(wrapped, optimizer, osd, options=StateDictOptions(full_state_dict=True))
+
+    def scalar(self, value: Tensor) -> Tensor:
+        """A plain tensor from a (possibly DTensor) reduction result, e.g. the gradient norm under FSDP."""
+        full_tensor = getattr(value, "full_tensor", None)
+        return full_tensor() if full_tensor is not None else value
+
+
+def _param_names(wrapped: nn.Module) -> list[str]:
+    """Names of the parameters in ``parameters()`` order, as the distributed state-dict API spells them
+    (FSDP2 keeps the module's own names)."""
+    return [name for name, _ in wrapped.named_parameters()]
+
+
+@contextlib.contextmanager
+def _fsdp_no_sync(module: nn.Module) -> Iterator[None]:
+    module.set_requires_gradient_sync(False)  # type: ignore[operator]
+    try:
+        yield
+    finally:
+        module.set_requires_gradient_sync(True)  # type: ignore[operator]

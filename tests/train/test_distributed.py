@@ -1,0 +1,108 @@
+"""Two processes (gloo, CPU) train the same run as one process with the same global batch.
+
+Rank r runs micro-batches ``r·grad_accum + j`` of the global batch (rows, time-grid slice and mask generator),
+so DDP/FSDP with 2 processes × ``grad_accum=1`` equals one process with ``grad_accum=2`` up to float
+reduction order; a checkpoint saved by 2 processes resumes in 1.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from augdiff.config import build_config
+from augdiff.train import Trainer, load_checkpoint
+
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built")
+
+_SETTINGS = ["seq_len=32", "tensorboard=false", "progress=false", "log_every=1", "ckpt_every=3"]
+
+
+def _config(steps: int, grad_accum: int):
+    return build_config(
+        {
+            "method": "mdlm",
+            "data": "sawtooth",
+            "model_size": "xxs",
+            "steps": steps,
+            "batch_size": 8,
+            "grad_accum": grad_accum,
+            "seq_len": 32,
+            "tensorboard": False,
+            "progress": False,
+            "log_every": 1,
+            "ckpt_every": 3,
+        }
+    )
+
+
+def _torchrun(out: Path, strategy: str) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "augdiff"]
+    cmd += ["train", "--data", "sawtooth", "--model-size", "xxs", "--steps", "5", "--batch-size", "8"]
+    cmd += ["--strategy", strategy, "--out", str(out), *_SETTINGS]
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+
+
+def _losses(run: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """The reference: one process with grad_accum=2, the same micro-batches as 2 processes × grad_accum=1."""
+    run = tmp_path_factory.mktemp("single") / "run"
+    Trainer(_config(5, grad_accum=2), run).fit()
+    return run
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_processes_match_one_then_resume_in_one(strategy, single, tmp_path):
+    run = tmp_path / strategy
+    _torchrun(run, strategy)
+    reference = _losses(single)
+    assert len(reference) == 5
+    assert _losses(run) == pytest.approx(reference, rel=1e-4)
+
+    # The checkpoint holds the full state in the single-process format: weights, EMA and Adam's moments.
+    a, b = load_checkpoint(single, with_trainer_state=True), load_checkpoint(run, with_trainer_state=True)
+    assert b.step == 5 and b.meta["config"]["strategy"] == strategy
+    assert a.model.keys() == b.model.keys() and a.ema.keys() == b.ema.keys()
+    for key in a.model:
+        torch.testing.assert_close(b.model[key], a.model[key], rtol=1e-4, atol=1e-6, msg=key)
+        torch.testing.assert_close(b.ema[key], a.ema[key], rtol=1e-4, atol=1e-6, msg=key)
+    adam_a, adam_b = a.trainer_state["optimizer"], b.trainer_state["optimizer"]
+    assert [g["params"] for g in adam_a["param_groups"]] == [g["params"] for g in adam_b["param_groups"]]
+    for index, state in adam_a["state"].items():
+        for name in ("exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(adam_b["state"][index][name], state[name], rtol=1e-4, atol=1e-8)
+
+    # It resumes in one process (the config's grad_accum=1 now means one micro-batch of 8 rows).
+    trainer = Trainer.resume(run, steps=7)
+    assert trainer.dist.world_size == 1 and trainer.step == 5
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(value, b.model[key]), key
+    result = trainer.fit()
+    assert result.steps == 7 and result.final_loss == result.final_loss
+    assert _losses(run)[:5] == pytest.approx(reference, rel=1e-4) and len(_losses(run)) == 7
+
+
+def test_without_torchrun_every_strategy_is_one_process(monkeypatch):
+    from augdiff.errors import AugdiffError
+    from augdiff.train.distributed import Distributed
+
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for strategy in ("auto", "ddp", "fsdp"):
+        ctx, device = Distributed.from_env(strategy, torch.device("cpu"))
+        assert (ctx.strategy, ctx.world_size, ctx.is_main, device) == ("single", 1, True, torch.device("cpu"))
+    with pytest.raises(AugdiffError, match="strategy='deepspeed' is not known"):
+        Distributed.from_env("deepspeed", torch.device("cpu"))
+    with pytest.raises(AugdiffError, match="strategy='zero' is not known"):
+        build_config({"strategy": "zero"})
