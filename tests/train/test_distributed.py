@@ -106,3 +106,48 @@ def test_without_torchrun_every_strategy_is_one_process(monkeypatch):
         Distributed.from_env("deepspeed", torch.device("cpu"))
     with pytest.raises(AugdiffError, match="strategy='zero' is not known"):
         build_config({"strategy": "zero"})
+
+
+_STOP_ON_ONE_RANK = """
+import sys, torch
+from augdiff.config import build_config
+from augdiff.train import Trainer
+
+class OneRankStops(Trainer):
+    def train_step(self):
+        out = super().train_step()
+        if self.dist.rank == 1 and self.step == 2:  # as if only rank 1 caught Ctrl-C, after step 2
+            self.request_stop()
+        return out
+
+cfg = build_config({"data": "sawtooth", "model_size": "xxs", "steps": 6, "batch_size": 8, "seq_len": 32,
+                    "tensorboard": False, "progress": False, "log_every": 1, "ckpt_every": 100,
+                    "strategy": "ddp", "model": {"dropout": 0.1}})
+result = OneRankStops(cfg, sys.argv[1]).fit()
+print("RESULT", torch.distributed.get_rank(), result.steps, result.interrupted, flush=True)
+"""
+
+
+def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
+    """Only rank 1 is asked to stop: both ranks agree after step 2, save once, and report the interruption
+    (without the agreement rank 0 trains on alone and the collectives hang). Ranks keep distinct dropout streams."""
+    script = tmp_path / "stop.py"
+    script.write_text(_STOP_ON_ONE_RANK)
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(run)]
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # the ranks hang: SIGTERM lets torchrun take its workers down
+        proc.terminate()
+        stdout, stderr = proc.communicate(timeout=60)
+        pytest.fail("the ranks did not stop together (hung at a collective)\n" + stderr[-2000:])
+    assert proc.returncode == 0, stdout[-2000:] + stderr[-4000:]
+    results = sorted(line for line in stdout.splitlines() if line.startswith("RESULT"))
+    assert results == ["RESULT 0 2 True", "RESULT 1 2 True"], stdout[-2000:]
+    ckpt = load_checkpoint(run, with_trainer_state=True)
+    assert ckpt.step == 2 and len(_losses(run)) == 2
+    ranks = ckpt.trainer_state["rng_ranks"]
+    assert len(ranks) == 2 and not torch.equal(ranks[0]["cpu"], ranks[1]["cpu"])

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     result = trainer.fit()
     trainer.dist.shutdown()
     if not trainer.dist.is_main:  # under torchrun only rank 0 reports
-        return 0
+        return 130 if result.interrupted else 0
     if result.interrupted:
         print(
             f"interrupted at step {result.steps}; checkpoint saved. Continue: augdiff train --resume {result.run_dir}"

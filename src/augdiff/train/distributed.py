@@ -15,6 +15,19 @@ losses as one process with ``grad_accum = W · A`` (up to float reduction order)
 Only rank 0 writes (metrics, TensorBoard, progress bar, checkpoints); the others wait at a barrier.
 Checkpoints hold the *full* (gathered) state in the single-process format, so a run saved with ``W``
 processes resumes with any other number, including one.
+
+Dropout: the model is initialised from the shared seed (identical weights on every rank), then each rank
+reseeds the global generator from ``(seed, rank)``, so ranks draw distinct dropout masks. With dropout > 0 a
+``W``-process run therefore does not reproduce a 1-process run bit for bit (the deterministic parts above
+still do). Checkpoints keep every rank's generator state (``rng_ranks``); a resume with the same ``W``
+restores each rank's stream exactly, one with another ``W`` starts fresh per-rank streams from
+``(seed, rank, step)``.
+
+Ctrl-C under torchrun: torchrun forwards SIGINT to every worker, which may be on different steps. The
+ranks agree on stopping (an all-reduce MAX of a one-element flag) at step boundaries before saving: every
+step on CPU (gloo), only at logging and checkpoint steps on CUDA (where reading the flag is a host sync), so
+there a stop may take up to ``log_every`` steps. torchrun kills workers that have not exited 30 s after
+forwarding the signal.
 """
 
 from __future__ import annotations
@@ -29,11 +42,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from augdiff.data import seeded_generator
 from augdiff.errors import AugdiffError
 
 __all__ = ["STRATEGIES", "Distributed", "LossModule", "NullLogger"]
 
 STRATEGIES = ("auto", "ddp", "fsdp")
+_RANK_RNG = 6  # stream id of the per-rank global (dropout) generator seed
 
 
 class LossModule(nn.Module):
@@ -145,12 +160,53 @@ class Distributed:
         stacked /= self.world_size
         return tuple(stacked.unbind())
 
+    def agree_stop(self, local: bool, device: torch.device, due: bool) -> bool:
+        """Whether every rank stops after this step: true if any rank was asked to (a collective when
+        ``due`` or on CPU; every rank must call it at the same steps). One process: ``local``, no sync."""
+        if not self.active:
+            return local
+        if device.type == "cuda" and not due:
+            return False
+        flag = torch.tensor([1 if local else 0], dtype=torch.int32, device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    # -- per-rank global RNG (dropout) ------------------------------------------------------------------------
+    def seed_rank_stream(self, *keys: int) -> None:
+        """Reseed this rank's global generators from ``(keys, rank)``; a no-op in one process."""
+        if self.active:
+            torch.manual_seed(seeded_generator(*keys, _RANK_RNG, self.rank).initial_seed())
+
+    def rng_states(self, device: torch.device) -> list[dict[str, Tensor]] | None:
+        """Every rank's global generator state, gathered (a collective); ``None`` in one process."""
+        if not self.active:
+            return None
+        mine = {"cpu": torch.get_rng_state()}
+        if device.type == "cuda":
+            mine["cuda"] = torch.cuda.get_rng_state(device)
+        states: list[Any] = [None] * self.world_size
+        dist.all_gather_object(states, mine)
+        return states
+
+    def restore_rng(self, states: list[dict[str, Tensor]] | None, device: torch.device, seed: int, step: int) -> None:
+        """This rank's saved stream when the run had as many ranks, otherwise a fresh one from ``(seed, step)``."""
+        if not self.active:
+            return
+        if not states or len(states) != self.world_size:
+            self.seed_rank_stream(seed, step)
+            return
+        mine = states[self.rank]
+        torch.set_rng_state(mine["cpu"])
+        if device.type == "cuda" and "cuda" in mine:
+            torch.cuda.set_rng_state(mine["cuda"], device)
+
     def barrier(self) -> None:
         if self.active:
             dist.barrier()
 
     def shutdown(self) -> None:
         if self.active and dist.is_initialized():
+            dist.barrier()  # no rank tears its connections down while another still uses them
             dist.destroy_process_group()
 
     # -- full state (gathered for rank 0's checkpoint; scattered back on load) ---------------------------------

@@ -176,6 +176,7 @@ class Trainer:
         self.model = build_model(cfg, ds.vocab_size, ds.seq_len, decode, pad).to(self.device)
         if cfg.init_from and load_init:
             load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method)
+        self.dist.seed_rank_stream(cfg.seed)  # identical init above; distinct dropout per rank from here
         if cfg.compile:  # in place (nn.Module.compile): state_dict keys, EMA and checkpoints stay unprefixed
             self.model.network.compile()
         # The module the loop calls (model.loss), under DDP/FSDP2 when launched by torchrun.
@@ -244,6 +245,7 @@ class Trainer:
         torch.set_rng_state(state["rng_cpu"])
         if trainer.device.type == "cuda" and "rng_cuda" in state:
             torch.cuda.set_rng_state_all(state["rng_cuda"])
+        trainer.dist.restore_rng(state.get("rng_ranks"), trainer.device, cfg.seed, step)
         return trainer
 
     def _trainer_state(self) -> dict[str, Any]:
@@ -256,6 +258,8 @@ class Trainer:
         }
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
+        if self.dist.active:  # every rank's dropout stream (a collective)
+            state["rng_ranks"] = self.dist.rng_states(self.device)
         return state
 
     def save(self) -> Path:
@@ -339,7 +343,7 @@ class Trainer:
             else NullLogger()
         )
         start_step, last_loss = self.step, math.nan
-        self.stop_requested = False
+        self.stop_requested = stopping = False
         bar = tqdm(
             total=cfg.steps,
             initial=self.step,
@@ -351,18 +355,22 @@ class Trainer:
         window = _Window(self.device)
         try:
             with _stop_on_sigint(self):
-                while self.step < cfg.steps and not self.stop_requested:
+                while self.step < cfg.steps and not stopping:
                     t0 = time.perf_counter()
                     loss, nll, grad_norm = self.train_step()
                     window.add(loss, nll)
                     bar.update(1)
-                    if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    log_now = self.step % cfg.log_every == 0 or self.step == cfg.steps
+                    if log_now:
                         scalars = window.flush(cfg.batch_size * self.dataset.seq_len)  # the loop's only host sync
                         scalars.update(grad_norm=float(grad_norm), lr=self.optimizer.param_groups[0]["lr"])
                         logger.log(self.step, scalars)
                         last_loss = scalars["loss"]
                         bar.set_postfix(loss=f"{last_loss:.4f}", tok_s=f"{scalars['tokens_per_s']:,.0f}")
                     self.seconds += time.perf_counter() - t0
+                    # All ranks stop together (train/distributed.py); one process: the flag, no sync.
+                    due = log_now or self.step % cfg.ckpt_every == 0
+                    stopping = self.dist.agree_stop(self.stop_requested, self.device, due)
                     if self.step % cfg.ckpt_every == 0 and self.step < cfg.steps:
                         self.save()
         finally:
@@ -376,7 +384,7 @@ class Trainer:
             seconds=self.seconds,
             final_loss=last_loss,
             steps_run=self.step - start_step,
-            interrupted=self.stop_requested and self.step < cfg.steps,
+            interrupted=stopping and self.step < cfg.steps,
         )
 
 
