@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MetricsLogger"]
+import torch
+
+__all__ = ["MetricsLogger", "MetricWindow"]
 
 
 def _step_of(line: str) -> int | None:
@@ -44,3 +48,34 @@ class MetricsLogger:
         self._file.close()
         if self._writer is not None:
             self._writer.close()
+
+
+class MetricWindow:
+    """Running sums of the loss over a logging window, kept on the device until the window is flushed."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._reset()
+
+    def _reset(self) -> None:
+        self.loss = torch.zeros((), device=self.device)
+        self.nll = torch.zeros((), device=self.device)
+        self.steps = 0
+        self.start = time.perf_counter()
+
+    def add(self, loss: torch.Tensor, nll: torch.Tensor) -> None:
+        self.loss += loss
+        self.nll += nll
+        self.steps += 1
+
+    def flush(self, tokens_per_step: int) -> dict[str, float]:
+        loss, nll = float(self.loss) / self.steps, float(self.nll) / self.steps
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        out = {
+            "loss": loss,
+            "nll": nll,
+            "bpt": nll / math.log(2),
+            "tokens_per_s": self.steps * tokens_per_step / elapsed,
+        }
+        self._reset()
+        return out

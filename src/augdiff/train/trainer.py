@@ -31,9 +31,10 @@ from augdiff.runtime import configure_device
 from augdiff.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from augdiff.train.distributed import Distributed, NullLogger
 from augdiff.train.ema import EMA
-from augdiff.train.logging import MetricsLogger
+from augdiff.train.init_from import load_backbone
+from augdiff.train.logging import MetricsLogger, MetricWindow
 
-__all__ = ["Trainer", "TrainResult", "resolve_device", "lr_at", "load_backbone", "RESUMABLE_KEYS"]
+__all__ = ["Trainer", "TrainResult", "resolve_device", "lr_at", "RESUMABLE_KEYS"]
 
 # Stream ids that keep the seeded generators of one step independent of each other.
 _TIMES, _MASKS = 4, 5
@@ -86,41 +87,6 @@ def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
         return torch.bfloat16
     return None
-
-
-def load_backbone(model: torch.nn.Module, path: str, vocab_size: int, method: str = "mdlm") -> None:
-    """Start from the (EMA) weights of another run (``init_from``).
-
-    CADD fine-tuning from MDLM (CADD App. C.1) loads only the network; a channel's own parameters (CADD's
-    concat projection) start fresh. LADD stage 2 (§3.3) starts from a stage-1 run of the same method and loads
-    everything: MM-DiT, encoder, codebook and the (still untrained) latent-only denoiser.
-    """
-    ckpt = load_checkpoint(path)
-    if int(ckpt.meta["data"].get("vocab_size", -1)) != vocab_size:
-        raise AugdiffError(
-            f"--init-from {path}: trained on a vocabulary of {ckpt.meta['data'].get('vocab_size')} "
-            f"tokens, this run has {vocab_size} (use the same data)"
-        )
-    source = ckpt.meta.get("config", {}).get("method")
-    whole = method in LADD_METHODS
-    if whole and source != method:
-        raise AugdiffError(
-            f"--init-from {path}: a {source} run; {method} stage 2 starts from a {method} stage-1 run "
-            f"(train one with --method {method} --stage 1)"
-        )
-    if whole:
-        target, state = model, ckpt.ema
-    else:
-        target = model.network
-        state = {k.removeprefix("network."): v for k, v in ckpt.ema.items() if k.startswith("network.")}
-    try:
-        target.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-        raise AugdiffError(
-            f"--init-from {path}: its weights do not fit this model ({first[:90]}); use the "
-            "same model_size, model.* and ladd.* shape settings"
-        ) from None
 
 
 @contextlib.contextmanager
@@ -352,7 +318,7 @@ class Trainer:
             desc="train",
             dynamic_ncols=True,
         )
-        window = _Window(self.device)
+        window = MetricWindow(self.device)
         try:
             with _stop_on_sigint(self):
                 while self.step < cfg.steps and not stopping:
@@ -386,34 +352,3 @@ class Trainer:
             steps_run=self.step - start_step,
             interrupted=stopping and self.step < cfg.steps,
         )
-
-
-class _Window:
-    """Running sums of the loss over a logging window, kept on the device until the window is flushed."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self._reset()
-
-    def _reset(self) -> None:
-        self.loss = torch.zeros((), device=self.device)
-        self.nll = torch.zeros((), device=self.device)
-        self.steps = 0
-        self.start = time.perf_counter()
-
-    def add(self, loss: torch.Tensor, nll: torch.Tensor) -> None:
-        self.loss += loss
-        self.nll += nll
-        self.steps += 1
-
-    def flush(self, tokens_per_step: int) -> dict[str, float]:
-        loss, nll = float(self.loss) / self.steps, float(self.nll) / self.steps
-        elapsed = max(time.perf_counter() - self.start, 1e-9)
-        out = {
-            "loss": loss,
-            "nll": nll,
-            "bpt": nll / math.log(2),
-            "tokens_per_s": self.steps * tokens_per_step / elapsed,
-        }
-        self._reset()
-        return out

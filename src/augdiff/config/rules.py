@@ -1,0 +1,145 @@
+"""What each config value may be: choices, ranges and the rules that tie keys together."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from augdiff.errors import AugdiffError
+
+if TYPE_CHECKING:
+    from augdiff.config.schema import TrainConfig
+
+__all__ = ["MAX_VOCAB", "MIN_BPE_VOCAB", "validate"]
+
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "method": ("mdlm", "cadd", "co-ladd", "di-ladd", "ar"),
+    "model_size": ("xxs", "xs", "tiny", "small"),
+    "precision": ("auto", "fp32", "bf16"),
+    "strategy": ("auto", "ddp", "fsdp"),
+    "diffusion.schedule": ("linear", "loglinear", "polynomial", "geometric", "cosine"),
+    "diffusion.loss_weighting": ("elbo", "constant"),
+    "cadd.schedule": ("flow", "vp-linear", "vp-cosine", "vp-sqrt"),
+    "cadd.fusion": ("add", "concat", "reweight"),
+    "cadd.z0_hat": ("hard", "soft"),
+    "ladd.stage": (1, 2),
+    "ladd.encoder": ("dit", "pretrained"),
+    "ladd.encoder_size": ("xxs", "xs", "tiny", "small"),
+    "ladd.pool": ("last", "none", "mean", "patch"),
+    "ladd.schedule": ("auto", "vp-sqrt", "vp-linear", "vp-cosine", "linear", "loglinear", "polynomial", "cosine"),
+    "ladd.latent_weighting": ("constant", "elbo"),
+    "ladd.prior": ("auto", "mlp", "dit"),
+    "text.packing": ("auto", "wrap", "pad", "none"),
+}
+MAX_VOCAB = 10_000_000
+# A byte-level BPE starts from the 256 byte symbols and adds [BOS], [EOS], [PAD] (``data/tokenizer.py``).
+MIN_BPE_VOCAB = 256 + 3
+
+_POSITIVE_INT = "a positive integer"
+# key → (test, what the value must be). NaN fails every test, so it is refused too.
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "steps": (lambda v: v >= 1, _POSITIVE_INT),
+    "batch_size": (lambda v: v >= 1, _POSITIVE_INT),
+    "grad_accum": (lambda v: v >= 1, _POSITIVE_INT),
+    "log_every": (lambda v: v >= 1, _POSITIVE_INT),
+    "ckpt_every": (lambda v: v >= 1, _POSITIVE_INT),
+    "keep_checkpoints": (lambda v: v >= 1, _POSITIVE_INT),
+    "seq_len": (lambda v: v is None or v >= 1, "a positive integer (or null for the data's own length)"),
+    "vocab_size": (lambda v: v is None or 1 <= v <= MAX_VOCAB, f"between 1 and {MAX_VOCAB:,} (or null)"),
+    "model.hidden_size": (lambda v: v is None or v >= 1, "a positive integer (or null for the preset's)"),
+    "model.n_layers": (lambda v: v is None or v >= 1, "a positive integer (or null for the preset's)"),
+    "model.n_heads": (lambda v: v is None or v >= 1, "a positive integer (or null for the preset's)"),
+    "model.mlp_ratio": (lambda v: v >= 1, _POSITIVE_INT),
+    "model.dropout": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "diffusion.schedule_eps": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "diffusion.schedule_power": (lambda v: 0.0 < v < math.inf, "positive"),
+    "diffusion.geometric_sigma_min": (lambda v: 0.0 < v < math.inf, "positive"),
+    "diffusion.time_eps": (lambda v: 0.0 < v < 1.0, "in (0, 1): at t=0 the ELBO weight is infinite"),
+    "optim.lr": (lambda v: 0.0 < v < math.inf, "positive"),
+    "optim.weight_decay": (lambda v: 0.0 <= v < math.inf, "≥ 0"),
+    "optim.beta1": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "optim.beta2": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "optim.warmup_steps": (lambda v: v >= 0, "≥ 0"),
+    "optim.grad_clip": (lambda v: 0.0 <= v < math.inf, "≥ 0 (0 turns clipping off)"),
+    "optim.ema_decay": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "cadd.mse_weight": (lambda v: 0.0 <= v < math.inf, "≥ 0 (0: cross-entropy only)"),
+    "cadd.k": (lambda v: v >= 1, _POSITIVE_INT),
+    "ladd.latent_len": (lambda v: v >= 1, _POSITIVE_INT),
+    "ladd.latent_dim": (lambda v: v >= 1, _POSITIVE_INT),
+    "ladd.encoder_noise": (lambda v: 0.0 <= v < math.inf, "≥ 0"),
+    "ladd.codebook_size": (lambda v: v >= 2, "an integer ≥ 2"),
+    "ladd.vq_decay": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
+    "ladd.commitment_weight": (lambda v: 0.0 <= v < math.inf, "≥ 0"),
+    "ladd.dead_code_threshold": (lambda v: v >= 0, "≥ 0 (0 turns dead-code replacement off)"),
+    "ladd.lambda_x": (lambda v: 0.0 <= v < math.inf, "≥ 0"),
+    "ladd.lambda_y": (lambda v: 0.0 <= v < math.inf, "≥ 0"),
+    "ladd.p_cf": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "ladd.p_drop": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "ladd.p_seq": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "ladd.prior_hidden": (lambda v: v >= 1, _POSITIVE_INT),
+    "ladd.prior_layers": (lambda v: v >= 1, _POSITIVE_INT),
+    "text.tokenizer": (lambda v: bool(v.strip()), "auto, char, text8, bpe or a path to tokenizer files"),
+    "text.bpe_vocab_size": (
+        lambda v: MIN_BPE_VOCAB <= v <= MAX_VOCAB,
+        f"between {MIN_BPE_VOCAB} (256 bytes + 3 special tokens) and {MAX_VOCAB:,}",
+    ),
+}
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Refuse a value outside its choices or range, with one line naming the key and what it must be."""
+    for key, allowed in _CHOICES.items():
+        value = _get(cfg, key)
+        if value not in allowed:
+            raise AugdiffError(f"{key}={value!r} is not known (choose one of: {', '.join(map(str, allowed))})")
+    for key, (test, what) in _RULES.items():
+        value = _get(cfg, key)
+        if not test(value):
+            raise AugdiffError(f"{key}={value} must be {what}")
+    if cfg.batch_size % cfg.grad_accum:
+        raise AugdiffError(
+            f"batch_size={cfg.batch_size} is not divisible by grad_accum={cfg.grad_accum} "
+            "(batch_size is the global batch; pick a multiple of grad_accum)"
+        )
+    _validate_ladd(cfg)
+    if cfg.backbone != "dit" and not (cfg.backbone.startswith("hf:") and cfg.backbone[3:].strip()):
+        raise AugdiffError(
+            f"backbone={cfg.backbone!r} is not known (use dit, or hf:PATH of a local transformers model)"
+        )
+    d = cfg.diffusion
+    if not d.geometric_sigma_max > d.geometric_sigma_min:
+        raise AugdiffError(
+            f"diffusion.geometric_sigma_max={d.geometric_sigma_max} must exceed "
+            f"diffusion.geometric_sigma_min={d.geometric_sigma_min}"
+        )
+
+
+_CO_SCHEDULES = ("auto", "vp-sqrt", "vp-linear", "vp-cosine")
+
+
+def _validate_ladd(cfg: TrainConfig) -> None:
+    if cfg.method not in ("co-ladd", "di-ladd"):
+        return
+    lc = cfg.ladd
+    co = cfg.method == "co-ladd"
+    if co != (lc.schedule in _CO_SCHEDULES) and lc.schedule != "auto":
+        allowed = _CO_SCHEDULES if co else ("auto", "linear", "loglinear", "polynomial", "cosine")
+        raise AugdiffError(
+            f"ladd.schedule={lc.schedule!r} does not fit {cfg.method} (choose one of: {', '.join(allowed)})"
+        )
+    if lc.encoder == "pretrained" and lc.stage == 1:
+        raise AugdiffError("ladd.encoder=pretrained is frozen, so there is no stage 1: train with ladd.stage=2")
+    if lc.encoder == "pretrained" and lc.p_drop > 0:
+        raise AugdiffError("ladd.p_drop blanks the inputs of a trainable encoder: use it with ladd.encoder=dit")
+    if lc.pool == "none" and cfg.seq_len is not None and lc.latent_len != cfg.seq_len:
+        raise AugdiffError(
+            f"ladd.pool=none keeps one latent per token, so ladd.latent_len={lc.latent_len} must equal "
+            f"seq_len={cfg.seq_len} (or choose ladd.pool=mean|patch)"
+        )
+
+
+def _get(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg

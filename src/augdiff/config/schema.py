@@ -1,0 +1,151 @@
+"""The run configuration's dataclasses: one field per key, with its default (checked by ``config/rules.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from augdiff.config.rules import validate
+
+__all__ = [
+    "ModelConfig",
+    "DiffusionConfig",
+    "OptimConfig",
+    "CADDConfig",
+    "LADDConfig",
+    "TextConfig",
+    "TrainConfig",
+]
+
+
+@dataclass
+class ModelConfig:
+    """Backbone overrides; ``None`` takes the value of the ``model_size`` preset."""
+
+    hidden_size: int | None = None
+    n_layers: int | None = None
+    n_heads: int | None = None
+    mlp_ratio: int = 4
+    dropout: float = 0.0
+    # MDLM and LADD drop time conditioning from the token denoiser; it also makes the sampler's cache exact.
+    time_conditioning: bool = False
+
+
+@dataclass
+class DiffusionConfig:
+    """Token-channel masked diffusion: schedule, loss weighting, time sampling."""
+
+    schedule: str = "loglinear"
+    schedule_eps: float = 1e-3
+    schedule_power: float = 2.0
+    geometric_sigma_min: float = 1e-4
+    geometric_sigma_max: float = 20.0
+    loss_weighting: str = "elbo"
+    antithetic: bool = True
+    time_eps: float = 1e-3
+
+
+@dataclass
+class CADDConfig:
+    """CADD's latent channel (``method: cadd``); names follow the paper (App. B.1, C.3)."""
+
+    schedule: str = "flow"
+    fusion: str = "add"
+    z0_hat: str = "hard"
+    mse_weight: float = 0.0
+    k: int = 1
+    z0_grad: bool = True
+
+
+@dataclass
+class LADDConfig:
+    """Co-LADD / Di-LADD latent channel (``method: co-ladd | di-ladd``); names follow LADD §3, App. C–E."""
+
+    stage: int = 1
+    latent_len: int = 1
+    latent_dim: int = 32
+    encoder: str = "dit"
+    encoder_path: str | None = None
+    encoder_size: str = "xxs"
+    pool: str = "last"
+    encoder_noise: float = 0.0
+    normalize: bool = True
+    schedule: str = "auto"
+    codebook_size: int = 512
+    vq_decay: float = 0.99
+    commitment_weight: float = 0.25
+    dead_code_threshold: float = 2.0
+    kmeans_init: bool = True
+    lambda_x: float = 1.0
+    lambda_y: float = 1.0
+    latent_weighting: str = "constant"
+    p_cf: float = 0.1
+    p_drop: float = 0.0
+    independent_t: bool = False
+    p_seq: float = 0.5
+    prior: str = "auto"
+    prior_hidden: int = 128
+    prior_layers: int = 3
+
+
+@dataclass
+class TextConfig:
+    """Text data (``--data text:PATH | hf:NAME``): the tokenizer and how documents become rows (``data/text.py``).
+
+    ``tokenizer``: ``auto`` (the corpus's own characters for ``text:PATH``, each hub corpus's usual choice for
+    ``hf:NAME``), ``char``, ``text8`` (27 symbols a–z and space), ``bpe`` (trained on the training split) or a
+    path to a ``tokenizer.json`` or a GPT-2 / Qwen3 tokenizer directory. ``packing``: ``auto`` (``none`` for
+    characters, ``wrap`` for BPE, ``pad`` for sentence corpora), ``wrap`` (MDLM), ``pad`` or ``none``.
+    """
+
+    tokenizer: str = "auto"
+    bpe_vocab_size: int = 4096
+    packing: str = "auto"
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warm-up then constant learning rate, gradient clipping and weight EMA."""
+
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    ema_decay: float = 0.9999
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved next to every checkpoint."""
+
+    method: str = "mdlm"
+    data: str = "sawtooth"
+    seq_len: int | None = None
+    vocab_size: int | None = None
+    model_size: str = "xs"
+    steps: int = 1000
+    batch_size: int = 64
+    grad_accum: int = 1
+    seed: int = 0
+    precision: str = "auto"
+    device: str = "auto"
+    log_every: int = 50
+    ckpt_every: int = 1000
+    keep_checkpoints: int = 2
+    tensorboard: bool = True
+    progress: bool = True
+    init_from: str | None = None
+    # dit, or hf:PATH: a local transformers model as the denoiser (mdlm, cadd; nn/hf_backbone.py)
+    backbone: str = "dit"
+    compile: bool = False  # torch.compile the network (Trainer); the saved weights are the same
+    strategy: str = "auto"  # auto | ddp | fsdp, under torchrun (train/distributed.py)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    cadd: CADDConfig = field(default_factory=CADDConfig)
+    ladd: LADDConfig = field(default_factory=LADDConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)

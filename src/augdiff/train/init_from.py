@@ -1,0 +1,46 @@
+"""Starting a run from another run's weights (``init_from``): CADD fine-tuning, LADD stage 2."""
+
+from __future__ import annotations
+
+import torch
+
+from augdiff.errors import AugdiffError
+from augdiff.methods import LADD_METHODS
+from augdiff.train.checkpoint import load_checkpoint
+
+__all__ = ["load_backbone"]
+
+
+def load_backbone(model: torch.nn.Module, path: str, vocab_size: int, method: str = "mdlm") -> None:
+    """Start from the (EMA) weights of another run (``init_from``).
+
+    CADD fine-tuning from MDLM (CADD App. C.1) loads only the network; a channel's own parameters (CADD's
+    concat projection) start fresh. LADD stage 2 (§3.3) starts from a stage-1 run of the same method and loads
+    everything: MM-DiT, encoder, codebook and the (still untrained) latent-only denoiser.
+    """
+    ckpt = load_checkpoint(path)
+    if int(ckpt.meta["data"].get("vocab_size", -1)) != vocab_size:
+        raise AugdiffError(
+            f"--init-from {path}: trained on a vocabulary of {ckpt.meta['data'].get('vocab_size')} "
+            f"tokens, this run has {vocab_size} (use the same data)"
+        )
+    source = ckpt.meta.get("config", {}).get("method")
+    whole = method in LADD_METHODS
+    if whole and source != method:
+        raise AugdiffError(
+            f"--init-from {path}: a {source} run; {method} stage 2 starts from a {method} stage-1 run "
+            f"(train one with --method {method} --stage 1)"
+        )
+    if whole:
+        target, state = model, ckpt.ema
+    else:
+        target = model.network
+        state = {k.removeprefix("network."): v for k, v in ckpt.ema.items() if k.startswith("network.")}
+    try:
+        target.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise AugdiffError(
+            f"--init-from {path}: its weights do not fit this model ({first[:90]}); use the "
+            "same model_size, model.* and ladd.* shape settings"
+        ) from None
