@@ -15,7 +15,7 @@ from augdiff.errors import AugdiffError
 from augdiff.methods import build_model
 from augdiff.model import DiffusionModel
 from augdiff.runtime import configure_device
-from augdiff.train.checkpoint import load_checkpoint
+from augdiff.train.checkpoint import load_checkpoint, load_weights
 
 __all__ = ["LoadedRun", "load_run"]
 
@@ -52,13 +52,7 @@ def load_run(path: str | Path, *, weights: str = "ema", device: torch.device | s
     except (KeyError, TypeError) as exc:
         raise AugdiffError(f"{ckpt.path}: checkpoint metadata lacks {exc} (a damaged or foreign checkpoint)") from None
     state = ckpt.ema if weights == "ema" else ckpt.model
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-        raise AugdiffError(
-            f"{ckpt.path}: weights do not fit the configured model ({first[:100]}); a foreign or damaged checkpoint"
-        ) from None
+    load_weights(model, state, str(ckpt.path), "a foreign or damaged checkpoint")
     configure_device(torch.device(device))
     model.to(device).eval()
     return LoadedRun(model=model, config=cfg, data=data, step=ckpt.step, path=ckpt.path)

@@ -105,7 +105,7 @@ def test_init_from_a_mismatched_run_is_refused(tmp_path, corpus, mdlm_text, caps
         )
         == 2
     )
-    assert "do not fit this model" in capsys.readouterr().err and not out.exists()
+    assert "do not fit the configured model" in capsys.readouterr().err and not out.exists()
 
 
 def test_probe_prints_predictions_per_noise_level(tmp_path, corpus, capsys):

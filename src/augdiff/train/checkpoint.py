@@ -171,3 +171,14 @@ def load_checkpoint(path: str | Path, *, with_trainer_state: bool = False) -> Ch
         ema=_read_weights(ckpt / "ema.safetensors"),
         trainer_state=state,
     )
+
+
+def load_weights(module: torch.nn.Module, state: dict[str, Tensor], where: str, fix: str) -> None:
+    """``module.load_state_dict(state)``; a mismatch becomes one line naming ``where``, the first difference
+    and ``fix``."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        lines = str(exc).splitlines()
+        first = (lines[1].strip() if len(lines) > 1 else str(exc))[:100]
+        raise AugdiffError(f"{where}: weights do not fit the configured model ({first}); {fix}") from None

@@ -6,7 +6,7 @@ import torch
 
 from augdiff.errors import AugdiffError
 from augdiff.methods import LADD_METHODS
-from augdiff.train.checkpoint import load_checkpoint
+from augdiff.train.checkpoint import load_checkpoint, load_weights
 
 __all__ = ["load_backbone"]
 
@@ -36,11 +36,4 @@ def load_backbone(model: torch.nn.Module, path: str, vocab_size: int, method: st
     else:
         target = model.network
         state = {k.removeprefix("network."): v for k, v in ckpt.ema.items() if k.startswith("network.")}
-    try:
-        target.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-        raise AugdiffError(
-            f"--init-from {path}: its weights do not fit this model ({first[:90]}); use the "
-            "same model_size, model.* and ladd.* shape settings"
-        ) from None
+    load_weights(target, state, f"--init-from {path}", "use the same model_size, model.* and ladd.* shape settings")
