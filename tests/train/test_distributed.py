@@ -151,3 +151,30 @@ def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
     assert ckpt.step == 2 and len(_losses(run)) == 2
     ranks = ckpt.trainer_state["rng_ranks"]
     assert len(ranks) == 2 and not torch.equal(ranks[0]["cpu"], ranks[1]["cpu"])
+
+
+def test_fsdp_gathers_bf16_parameters_and_keeps_fp32_masters(tmp_path):
+    """bf16 training under FSDP2: blocks compute with bf16 parameters (half the all-gather traffic), while the
+    sharded parameters the optimizer updates stay fp32 (one gloo rank in this process)."""
+    import torch.distributed as dist
+
+    from augdiff.methods import build_model
+    from augdiff.train.distributed import Distributed
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        cfg = build_config({"model_size": "xxs", "seq_len": 16, "vocab_size": 2})
+        model = build_model(cfg, 2, 16)
+        wrapped = Distributed("fsdp", 0, 1, 0).wrap(model, torch.device("cpu"), param_dtype=torch.bfloat16)
+        seen = []
+        block = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList))[0]
+        linear = next(m for m in block.modules() if isinstance(m, torch.nn.Linear))
+        linear.register_forward_pre_hook(lambda mod, args: seen.append(mod.weight.dtype))
+        x0 = torch.randint(0, 2, (4, 16))
+        loss = wrapped(x0, torch.full((4,), 0.5), torch.Generator().manual_seed(0))
+        loss.loss.backward()
+        assert seen == [torch.bfloat16]
+        assert {p.dtype for p in model.parameters()} == {torch.float32}
+        assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in block.parameters())
+    finally:
+        dist.destroy_process_group()

@@ -120,26 +120,36 @@ class Distributed:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def wrap(self, model: nn.Module, device: torch.device, *, find_unused: bool = False) -> nn.Module:
+    def wrap(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        *,
+        find_unused: bool = False,
+        param_dtype: torch.dtype | None = None,
+    ) -> nn.Module:
         """The module the loop calls for the loss: ``LossModule(model)``, under DDP or FSDP2.
 
         FSDP2 shards every element of every ``nn.ModuleList`` (the transformer blocks) and then the rest; it
         swaps the parameters for DTensors in place, so build the optimizer and EMA *after* this call.
         ``find_unused``: some parameters get no gradient in some steps (LADD stage 1's latent denoiser).
+        ``param_dtype`` (bf16 training): FSDP2 all-gathers the parameters in that dtype, halving the traffic,
+        while the sharded fp32 master weights, the optimizer and the gradient reduction stay in fp32.
         """
         wrapper = LossModule(model)
         if self.strategy == "ddp":
             ids = [device.index] if device.type == "cuda" else None
             return nn.parallel.DistributedDataParallel(wrapper, device_ids=ids, find_unused_parameters=find_unused)
         if self.strategy == "fsdp":
-            from torch.distributed.fsdp import fully_shard
+            from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+            policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32 if param_dtype else None)
             for module in list(model.modules()):
                 if isinstance(module, nn.ModuleList):
                     for block in module:
                         if any(p.requires_grad for p in block.parameters()):
-                            fully_shard(block)
-            fully_shard(wrapper)
+                            fully_shard(block, mp_policy=policy)
+            fully_shard(wrapper, mp_policy=policy)
         return wrapper
 
     def accumulating(self, module: nn.Module, last: bool) -> contextlib.AbstractContextManager[Any]:

@@ -146,7 +146,9 @@ class Trainer:
         if cfg.compile:  # in place (nn.Module.compile): state_dict keys, EMA and checkpoints stay unprefixed
             self.model.network.compile()
         # The module the loop calls (model.loss), under DDP/FSDP2 when launched by torchrun.
-        self.train_model = self.dist.wrap(self.model, self.device, find_unused=cfg.method in LADD_METHODS)
+        self.train_model = self.dist.wrap(
+            self.model, self.device, find_unused=cfg.method in LADD_METHODS, param_dtype=self.amp_dtype
+        )
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
