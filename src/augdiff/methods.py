@@ -171,7 +171,7 @@ def build_network(cfg: TrainConfig, vocab_size: int) -> nn.Module:
                 f"backbone={cfg.backbone} works with method={' | '.join(HF_METHODS)} only, not {cfg.method} "
                 "(use backbone=dit)"
             )
-        return HFBackbone(hf_path, vocab_size)
+        return HFBackbone(hf_path, vocab_size, trust_remote_code=cfg.trust_remote_code)
     net_cfg = build_network_config(cfg, vocab_size)
     if cfg.method not in LADD_METHODS:
         return DiT(net_cfg)

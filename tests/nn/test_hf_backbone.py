@@ -1,6 +1,10 @@
-"""``backbone: hf:PATH``: a tiny random Qwen2 / Llama, saved locally, as a bidirectional CADD denoiser."""
+"""``backbone: hf:PATH``: a tiny random Qwen2 / Llama, saved locally, as a bidirectional CADD denoiser; a tiny
+model that ships its own code (``auto_map``, Dream style: ``AutoModel`` only) behind ``trust_remote_code``."""
 
+import json
 import math
+import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -8,8 +12,17 @@ import torch
 from safetensors.torch import save_file
 
 pytest.importorskip("transformers")
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoConfig,
+    AutoModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    dynamic_module_utils,
+)
 
+from augdiff.cli.main import main  # noqa: E402
 from augdiff.config import build_config  # noqa: E402
 from augdiff.errors import AugdiffError  # noqa: E402
 from augdiff.methods import build_model  # noqa: E402
@@ -105,29 +118,38 @@ def test_errors_speak_to_the_user(tmp_path, qwen_dir):
         build_model(build_config({"backbone": f"hf:{qwen_dir}", "method": "ar"}), VOCAB)
 
 
-def test_cadd_fine_tunes_the_hf_model_and_the_run_restores(tmp_path, qwen_dir):
+def save_tokens(tmp_path):
+    """64 rows of 12 tokens below VOCAB with a learnable pattern."""
     rows = np.random.default_rng(0).integers(0, VOCAB, size=(64, 12))
-    rows[:, ::2] = 3  # a learnable pattern
+    rows[:, ::2] = 3
     np.save(tmp_path / "tokens.npy", rows)
-    cfg = build_config(
-        {
-            "method": "cadd",
-            "backbone": f"hf:{qwen_dir}",
-            "data": f"tokens:{tmp_path / 'tokens.npy'}",
-            "vocab_size": VOCAB,
-            "steps": 6,
-            "batch_size": 8,
-            "log_every": 1,
-            "progress": False,
-            "tensorboard": False,
-            "device": "cpu",
-            "optim": {"lr": 3e-3, "warmup_steps": 0, "ema_decay": 0.5},
-        }
-    )
-    trainer = Trainer(cfg, tmp_path / "run")
+    return tmp_path / "tokens.npy"
+
+
+def fit_cadd(tmp_path, model_dir, **keys):
+    """Six CADD steps on the HF backbone in ``model_dir`` → (trainer, result, losses)."""
+    cfg = {
+        "method": "cadd",
+        "backbone": f"hf:{model_dir}",
+        "data": f"tokens:{save_tokens(tmp_path)}",
+        "vocab_size": VOCAB,
+        "steps": 6,
+        "batch_size": 8,
+        "log_every": 1,
+        "progress": False,
+        "tensorboard": False,
+        "device": "cpu",
+        "optim": {"lr": 3e-3, "warmup_steps": 0, "ema_decay": 0.5},
+    }
+    trainer = Trainer(build_config({**cfg, **keys}), tmp_path / "run")
     result = trainer.fit()
     losses = [float(line.split('"loss": ')[1].split(",")[0]) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     assert len(losses) == 6 and all(math.isfinite(v) for v in losses), losses
+    return trainer, result, losses
+
+
+def test_cadd_fine_tunes_the_hf_model_and_the_run_restores(tmp_path, qwen_dir):
+    trainer, result, losses = fit_cadd(tmp_path, qwen_dir)
     assert min(losses[-3:]) < losses[0], losses
     assert math.isfinite(result.final_loss)
     run = load_run(tmp_path / "run", weights="raw")
@@ -138,3 +160,116 @@ def test_cadd_fine_tunes_the_hf_model_and_the_run_restores(tmp_path, qwen_dir):
     t = torch.rand(2)
     with torch.no_grad():
         assert torch.equal(restored(x, t), trained(x, t))
+
+
+# A masked diffusion LM that ships its own code, Dream style (auto_map: AutoConfig and AutoModel only): one
+# bidirectional encoder layer; ``head: false`` makes it a bare encoder without logits.
+CONFIGURATION_CODE = """
+from transformers import PretrainedConfig
+
+
+class TinyMDMConfig(PretrainedConfig):
+    model_type = "tinymdm"
+
+    def __init__(self, vocab_size=20, hidden_size=32, mask_token_id=18, head=True, **kwargs):
+        self.vocab_size, self.hidden_size, self.mask_token_id, self.head = vocab_size, hidden_size, mask_token_id, head
+        super().__init__(**kwargs)
+"""
+MODELING_CODE = """
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
+
+from .configuration_tinymdm import TinyMDMConfig
+
+
+class TinyMDM(PreTrainedModel):
+    config_class = TinyMDMConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        width = config.hidden_size
+        self.embed = nn.Embedding(config.vocab_size, width)
+        self.layer = nn.TransformerEncoderLayer(width, 2, 2 * width, dropout=0.0, batch_first=True)
+        self.lm_head = nn.Linear(width, config.vocab_size) if config.head else None
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.embed
+
+    def set_input_embeddings(self, value):
+        self.embed = value
+
+    def get_output_embeddings(self):
+        return self.lm_head
+
+    def forward(self, input_ids=None, inputs_embeds=None, attention_mask=None, **kwargs):
+        h = self.embed(input_ids) if inputs_embeds is None else inputs_embeds
+        h = self.layer(h, src_key_padding_mask=None if attention_mask is None else attention_mask == 0)
+        if self.lm_head is None:
+            return BaseModelOutput(last_hidden_state=h)
+        return MaskedLMOutput(logits=self.lm_head(h))
+"""
+AUTO_MAP = {"AutoConfig": "configuration_tinymdm.TinyMDMConfig", "AutoModel": "modeling_tinymdm.TinyMDM"}
+
+
+@pytest.fixture(scope="module")
+def mdm_dir(tmp_path_factory):
+    """The custom-code model, saved; transformers copies its code into a module cache kept in tmp, not ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dynamic_module_utils, "HF_MODULES_CACHE", str(tmp_path_factory.mktemp("hf_modules")))
+        mp.setattr(sys, "path", list(sys.path))  # transformers appends its module cache
+        path = tmp_path_factory.mktemp("tinymdm")
+        (path / "configuration_tinymdm.py").write_text(CONFIGURATION_CODE)
+        (path / "modeling_tinymdm.py").write_text(MODELING_CODE)
+        (path / "config.json").write_text(json.dumps({"model_type": "tinymdm", "auto_map": AUTO_MAP}))
+        torch.manual_seed(0)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=True, local_files_only=True)
+        AutoModel.from_config(config, trust_remote_code=True).save_pretrained(path)
+        assert json.loads((path / "config.json").read_text())["auto_map"] == AUTO_MAP
+        yield path
+        for name in [n for n in sys.modules if n.split(".")[0] == "transformers_modules"]:
+            del sys.modules[name]
+
+
+def test_own_code_runs_only_with_trust_remote_code(tmp_path, mdm_dir):
+    with pytest.raises(AugdiffError, match="trust_remote_code=true") as refused:
+        HFBackbone(mdm_dir, VOCAB)
+    message = str(refused.value)
+    assert len(message.splitlines()) == 1 and str(mdm_dir) in message and "--trust-remote-code" in message
+    net = HFBackbone(mdm_dir, VOCAB, trust_remote_code=True).eval()
+    assert type(net.model).__name__ == "TinyMDM" and net.cfg.mask_token_id == 18
+    x = torch.randint(0, VOCAB + 1, (2, 8))
+    logits = net(x, torch.rand(2))
+    assert logits.shape == (2, 8, VOCAB + 1)
+    torch.testing.assert_close(logits[..., VOCAB], net.model(input_ids=torch.where(x == VOCAB, 18, x)).logits[..., 18])
+    bare = tmp_path / "bare"  # the same code with no LM head: AutoModel gives no logits
+    shutil.copytree(mdm_dir, bare)
+    config = json.loads((bare / "config.json").read_text())
+    (bare / "config.json").write_text(json.dumps({**config, "head": False}))
+    with pytest.raises(AugdiffError, match="returns no logits"):
+        HFBackbone(bare, VOCAB, trust_remote_code=True)
+
+
+def test_cadd_fine_tunes_a_model_with_its_own_code_and_the_run_restores(tmp_path, mdm_dir):
+    trainer, _, _ = fit_cadd(tmp_path, mdm_dir, trust_remote_code=True)
+    run = load_run(tmp_path / "run", weights="raw")  # rebuilt from config.yaml: the flag comes with it
+    assert run.config.trust_remote_code
+    x = torch.randint(0, VOCAB + 1, (2, 12))
+    with torch.no_grad():
+        assert torch.equal(run.model.network(x, torch.rand(2)), trainer.model.network.eval()(x, torch.rand(2)))
+
+
+def test_cli_refuses_own_code_without_the_flag_and_resumes_with_it(tmp_path, capsys, mdm_dir):
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--method", "cadd", "--backbone", f"hf:{mdm_dir}", "--steps", "2"]
+    args += ["--data", f"tokens:{save_tokens(tmp_path)}", "vocab_size=16", "--batch-size", "8", "--device", "cpu"]
+    args += ["progress=false", "tensorboard=false"]
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--trust-remote-code" in err, err
+    assert not out.exists()
+    assert main([*args, "--trust-remote-code"]) == 0
+    assert "trust_remote_code: true" in (out / "config.yaml").read_text()
+    assert main(["train", "--resume", str(out), "--steps", "3"]) == 0

@@ -23,6 +23,7 @@ _FLAG_KEYS = (
     "init_from",
     "compile",
     "strategy",
+    "trust_remote_code",
 )
 
 
@@ -39,6 +40,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--compile", action="store_const", const=True, help="torch.compile the network (compile=true)")
     p.add_argument("--backbone", help="dit | hf:PATH (a local transformers masked diffusion LM to fine-tune)")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_const",
+        const=True,
+        help="run the modeling code an hf:PATH model ships (LLaDA, Dream, DiffuCoder); only code you trust",
+    )
     p.add_argument("--strategy", help="auto | ddp | fsdp: under torchrun --nproc_per_node=N (auto: ddp if N > 1)")
     p.add_argument("--out", help="run directory to create")
     p.add_argument("--init-from", metavar="DIR", help="start from another run: MDLM → CADD, or LADD stage 1 → stage 2")

@@ -138,6 +138,7 @@ class TrainConfig:
     init_from: str | None = None
     # dit, or hf:PATH: a local transformers model as the denoiser (mdlm, cadd; nn/hf_backbone.py)
     backbone: str = "dit"
+    trust_remote_code: bool = False  # run the modeling code an hf:PATH model ships (auto_map); only code you trust
     compile: bool = False  # torch.compile the network (Trainer); the saved weights are the same
     strategy: str = "auto"  # auto | ddp | fsdp, under torchrun (train/distributed.py)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -18,16 +18,23 @@ of the model's vocabulary between ``V`` and ``m`` (reserved and padding rows) ar
 .. math::
     \mathrm{logits}_{augdiff} = [\,\mathrm{logits}_{0:V},\ \mathrm{logits}_{m}\,] \in \mathbb{R}^{V+1}.
 
+**Models that ship their own code.** Masked diffusion LMs such as LLaDA, Dream or DiffuCoder bring their
+modeling code in ``PATH`` (``auto_map`` in ``config.json``). Running it is an explicit opt-in:
+``trust_remote_code=true`` (``--trust-remote-code``); without it such a model is refused with that fix. Their
+masked-LM or causal-LM class is used when the ``auto_map`` names one, else the plain ``AutoModel`` class, which must
+return ``.logits`` (checked with one forward of one token when the model is loaded).
+
 A model without a mask token gets one new embedding row (``resize_token_embeddings``), which becomes ``m``;
 the same happens again when a run is restored, so checkpoints fit. ``V`` must not exceed ``m``.
 
 Example:
-    >>> net = HFBackbone("/models/DiffuCoder-7B-Base", vocab_size=151665)
+    >>> net = HFBackbone("/models/DiffuCoder-7B-Base", vocab_size=151665, trust_remote_code=True)
     >>> net(x_t, t).shape  # [B, L, V + 1]
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +63,41 @@ class HFBackboneConfig:
     mask_token_id: int
 
 
-def _load_model(path: str) -> nn.Module:
-    """The model with a language-model head: masked-LM classes first, then causal-LM ones."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM
+def _first_line(exc: BaseException) -> str:
+    """The start of a transformers error, so augdiff's message stays one line."""
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+
+
+def _auto_map(path: str) -> dict[str, str]:
+    """``auto_map`` of ``PATH/config.json``: the auto classes the model's own code provides (``{}``: none).
+
+    Read before transformers sees the directory, so a refusal names augdiff's flag rather than transformers'
+    argument, whatever the transformers version words it as."""
+    try:
+        raw = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # AutoConfig reports the missing or unreadable file
+    auto_map = raw.get("auto_map") if isinstance(raw, dict) else None
+    return auto_map if isinstance(auto_map, dict) else {}
+
+
+def _require_logits(model: nn.Module, where: str) -> None:
+    """``AutoModel`` gives whatever class the authors mapped there: a diffusion LM with its head (Dream) or a bare
+    encoder. One forward of one token tells which, before any training starts."""
+    width = model.get_input_embeddings().embedding_dim
+    with torch.no_grad():
+        out = model(inputs_embeds=torch.zeros(1, 1, width), use_cache=False)
+    if not isinstance(getattr(out, "logits", None), Tensor):
+        raise AugdiffError(
+            f"{where}: the model's own AutoModel class returns no logits (no language-model head); give a model "
+            "whose forward returns an output with .logits"
+        )
+
+
+def _load_model(path: str, trust_remote_code: bool = False) -> nn.Module:
+    """The model with a language-model head: masked-LM classes first, then causal-LM ones, then (own code only)
+    the plain ``AutoModel`` class. The model's own code runs only with ``trust_remote_code``."""
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
 
     where = f"backbone=hf:{path}"
     if not Path(path).is_dir():
@@ -66,23 +105,43 @@ def _load_model(path: str) -> nn.Module:
             f"{where}: not a local directory (give a directory with config.json and weights, as written by "
             "save_pretrained; hub names are not downloaded)"
         )
+    auto_map = _auto_map(path)
+    refusal = (
+        f"{where}: the model ships its own code (auto_map in config.json), which augdiff runs only when told to: "
+        "pass --trust-remote-code (trust_remote_code=true), only for code you trust"
+    )
+    if auto_map and not trust_remote_code:
+        raise AugdiffError(refusal)
+    options: dict[str, bool] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
     try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        config = AutoConfig.from_pretrained(path, **options)
+    except ImportError as exc:
+        raise AugdiffError(f"{where}: the model's own code does not import ({_first_line(exc)})") from None
     except (OSError, ValueError) as exc:
-        raise AugdiffError(f"{where}: no readable config.json ({str(exc).splitlines()[0][:120]})") from None
+        if not trust_remote_code and ("custom code" in str(exc) or "trust_remote_code" in str(exc)):
+            raise AugdiffError(refusal) from None
+        raise AugdiffError(f"{where}: no readable config.json ({_first_line(exc)})") from None
     config.is_causal = False  # transformers ≥ 4.56 then builds bidirectional masks for decoder models
-    for auto in (AutoModelForMaskedLM, AutoModelForCausalLM):
+    autos = [AutoModelForMaskedLM, AutoModelForCausalLM]
+    if trust_remote_code and "AutoModel" in auto_map:  # Dream maps AutoModel only
+        autos.append(AutoModel)
+    for auto in autos:
         try:
-            model = auto.from_pretrained(path, config=config, local_files_only=True, dtype=torch.float32)
+            model = auto.from_pretrained(path, config=config, dtype=torch.float32, **options)
         except ValueError:  # this auto class does not know the architecture
             continue
+        except ImportError as exc:
+            raise AugdiffError(f"{where}: the model's own code does not import ({_first_line(exc)})") from None
         except OSError as exc:
-            raise AugdiffError(f"{where}: weights not readable ({str(exc).splitlines()[0][:120]})") from None
+            raise AugdiffError(f"{where}: weights not readable ({_first_line(exc)})") from None
+        if auto is AutoModel:
+            _require_logits(model, where)
         return model
-    raise AugdiffError(f"{where}: {config.model_type} has no masked-LM or causal-LM head in transformers")
+    own = " or in its own code" if auto_map else ""
+    raise AugdiffError(f"{where}: {config.model_type} has no masked-LM or causal-LM head in transformers{own}")
 
 
-def _mask_token_id(model: nn.Module, path: str) -> int | None:
+def _mask_token_id(model: nn.Module, path: str, trust_remote_code: bool) -> int | None:
     for source in (model.config, getattr(model, "generation_config", None)):
         mask = getattr(source, "mask_token_id", None)
         if isinstance(mask, int):
@@ -90,7 +149,8 @@ def _mask_token_id(model: nn.Module, path: str) -> int | None:
     try:
         from transformers import AutoTokenizer
 
-        mask = AutoTokenizer.from_pretrained(path, local_files_only=True).mask_token_id
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+        mask = tokenizer.mask_token_id
     except (OSError, ValueError, TypeError, KeyError):
         return None
     return mask if isinstance(mask, int) else None
@@ -126,17 +186,19 @@ class HFBackbone(nn.Module):
         path: a local directory from ``save_pretrained`` (``config.json`` and weights; a tokenizer with a
             mask token optional).
         vocab_size: V, the data's vocabulary; ids ``0 … V−1`` are the model's ids, ``V`` is the mask.
+        trust_remote_code: run the modeling code shipped in ``path`` (``auto_map``: LLaDA, Dream, DiffuCoder);
+            off by default because that code runs with the user's rights.
     """
 
-    def __init__(self, path: str | Path, vocab_size: int) -> None:
+    def __init__(self, path: str | Path, vocab_size: int, *, trust_remote_code: bool = False) -> None:
         super().__init__()
         path = str(path)
-        self.model = _load_model(path)
+        self.model = _load_model(path, trust_remote_code)
         for module in self.model.modules():
             if hasattr(module, "is_causal"):
                 module.is_causal = False
         rows = self.model.get_input_embeddings().num_embeddings
-        mask = _mask_token_id(self.model, path)
+        mask = _mask_token_id(self.model, path, trust_remote_code)
         if mask is None:  # no mask token: add one row at the end, the same on every rebuild
             self.model.resize_token_embeddings(rows + 1)
             mask = rows
