@@ -14,7 +14,14 @@ from augdiff.cli.text_eval import add_teacher_flags, check_teacher_flags, emit_j
 from augdiff.data import ArrayDataset, SawtoothDataset, TokenDataset, make_dataset
 from augdiff.data.tokenizer import CharTokenizer, tokenizer_from_description
 from augdiff.errors import AugdiffError
-from augdiff.metrics import NLLEstimate, bits_per_character, draw_samples, estimate_nll, evaluate_generation
+from augdiff.metrics import (
+    NLLEstimate,
+    bits_per_character,
+    characters_per_token,
+    draw_samples,
+    estimate_nll,
+    evaluate_generation,
+)
 from augdiff.runs import load_run
 from augdiff.train import resolve_device
 
@@ -61,19 +68,14 @@ def _batches(data: TokenDataset, split: str, batch_size: int, limit: int | None)
 
 def _bits_per_char(description: dict[str, Any], est: NLLEstimate, batches: Iterator[Tensor]) -> dict[str, float]:
     """Bits per character: bits per token for character data; for subword data, scaled by the characters per
-    token of the decoded evaluation rows. Empty for data without text."""
+    token of the evaluation rows (:func:`characters_per_token`). Empty for data without text."""
     tokenizer = tokenizer_from_description(description)
     if tokenizer is None:
         return {}
     if isinstance(tokenizer, CharTokenizer):
         chars_per_token = 1.0
     else:
-        chars = tokens = 0
-        for batch in batches:
-            for row in batch:
-                chars += len(tokenizer.decode(row))
-                tokens += row.numel()
-        chars_per_token = chars / tokens
+        chars_per_token = characters_per_token(tokenizer, (row for batch in batches for row in batch))
     return {
         "bpc": bits_per_character(est.nll, chars_per_token),
         "bpc_stderr": bits_per_character(est.stderr, chars_per_token),

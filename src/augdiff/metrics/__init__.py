@@ -14,6 +14,7 @@ from augdiff.metrics.likelihood import (
     NLLEstimate,
     bits_per_character,
     bits_per_token,
+    characters_per_token,
     estimate_nll,
     perplexity,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "estimate_nll",
     "bits_per_token",
     "bits_per_character",
+    "characters_per_token",
     "perplexity",
     "random_directions",
     "sliced_wasserstein",

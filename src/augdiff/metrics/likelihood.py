@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -12,7 +13,17 @@ from torch import Tensor
 from augdiff.ar import ARModel
 from augdiff.processes import sample_times
 
-__all__ = ["NLLEstimate", "estimate_nll", "bits_per_token", "bits_per_character", "perplexity"]
+if TYPE_CHECKING:
+    from augdiff.data.tokenizer import Tokenizer
+
+__all__ = [
+    "NLLEstimate",
+    "estimate_nll",
+    "bits_per_token",
+    "bits_per_character",
+    "characters_per_token",
+    "perplexity",
+]
 
 
 def bits_per_token(nll_nats: float) -> float:
@@ -24,6 +35,26 @@ def bits_per_character(nll_nats: float, chars_per_token: float) -> float:
     r"""NLL in nats per token → bits per character of the decoded text: :math:`\mathrm{NLL} / (\ln 2 \cdot
     \bar c)` with :math:`\bar c` characters per token (1 for character-level data)."""
     return nll_nats / (math.log(2.0) * chars_per_token)
+
+
+def characters_per_token(tokenizer: Tokenizer, rows: Iterable[Tensor]) -> float:
+    r""":math:`\bar c` of :func:`bits_per_character` for subword rows: characters of the text the rows encode ÷
+    the tokens the NLL is averaged over.
+
+    Tokens: every token but padding (the NLL leaves PAD out). Characters: the decoded text, plus one for each
+    EOS with text after it in the row (a document separator: it stands for the blank line the corpus was split
+    at); BOS, and an EOS that ends the row's text (before its edge or its padding), count zero. So the row
+    ``[BOS] ab [EOS] cd [EOS]`` (tokens of one character each) encodes ``"ab␤cd"``: 5 characters, 7 tokens.
+    """
+    chars = tokens = 0
+    special = {tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id} - {None}
+    for row in rows:
+        ids = row.tolist()
+        tokens += sum(1 for i in ids if i != tokenizer.pad_id)
+        chars += len(tokenizer.decode(ids))
+        last_text = max((k for k, i in enumerate(ids) if i not in special), default=-1)
+        chars += sum(1 for i in ids[:last_text] if i == tokenizer.eos_id)  # separators: text follows them
+    return chars / max(tokens, 1)
 
 
 def perplexity(nll_nats: float) -> float:
