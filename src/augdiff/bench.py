@@ -113,6 +113,7 @@ def bench_train(
         for trainer in trainers.values():
             _timed_steps(trainer, warmup)
         flops = {m: count_train_flops(trainer.train_step) for m, trainer in trainers.items()}
+        _sync(dev)  # the counted steps' kernels finish before the first timed step starts
         times: dict[str, list[float]] = {m: [] for m in methods}
         for _ in range(rounds):
             for m, trainer in trainers.items():

@@ -90,6 +90,11 @@ def test_a_model_without_mask_token_gets_one_more_row(tmp_path):
     net = HFBackbone(save_tiny(tmp_path, mask_token_id=None), 20)
     assert net.cfg.mask_token_id == 20 and net.model.get_input_embeddings().num_embeddings == 21
     assert net(torch.full((1, 4), 20), torch.rand(1)).shape == (1, 4, 21)
+    # The mask row follows the data rows: states are the first V + 1 rows and logits (a view, no gather).
+    net.eval()
+    x = torch.randint(0, 21, (2, 5))
+    torch.testing.assert_close(net(x, torch.rand(2)), net.model(input_ids=x).logits[..., :21])
+    assert torch.equal(net.embedding_weight(), net.model.get_input_embeddings().weight[:21])
 
 
 def test_tied_weights_are_saved_once_and_restored(tmp_path):

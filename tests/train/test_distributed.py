@@ -7,6 +7,7 @@ reduction order; a checkpoint saved by 2 processes resumes in 1.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,14 +84,20 @@ def test_two_processes_match_one_then_resume_in_one(strategy, single, tmp_path):
         for name in ("exp_avg", "exp_avg_sq"):
             torch.testing.assert_close(adam_b["state"][index][name], state[name], rtol=1e-4, atol=1e-8)
 
-    # It resumes in one process (the config's grad_accum=1 now means one micro-batch of 8 rows).
-    trainer = Trainer.resume(run, steps=7)
+    # It resumes in one process with grad_accum=2 (the same 2 micro-batches per step) and continues the curve
+    # of the single-process run resumed the same way.
+    trainer = Trainer.resume(run, steps=7, grad_accum=2)
     assert trainer.dist.world_size == 1 and trainer.step == 5
     for key, value in trainer.model.state_dict().items():
         assert torch.equal(value, b.model[key]), key
-    result = trainer.fit()
-    assert result.steps == 7 and result.final_loss == result.final_loss
-    assert _losses(run)[:5] == pytest.approx(reference, rel=1e-4) and len(_losses(run)) == 7
+    assert trainer.fit().steps == 7
+    ref = tmp_path / "single-7"
+    shutil.copytree(single, ref)
+    Trainer.resume(ref, steps=7).fit()
+    assert len(_losses(run)) == 7 and _losses(run) == pytest.approx(_losses(ref), rel=1e-4)
+    c, d = load_checkpoint(ref), load_checkpoint(run)
+    for key in c.model:
+        torch.testing.assert_close(d.model[key], c.model[key], rtol=1e-4, atol=1e-6, msg=key)
 
 
 def test_without_torchrun_every_strategy_is_one_process(monkeypatch):
@@ -155,26 +162,80 @@ def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
 
 def test_fsdp_gathers_bf16_parameters_and_keeps_fp32_masters(tmp_path):
     """bf16 training under FSDP2: blocks compute with bf16 parameters (half the all-gather traffic), while the
-    sharded parameters the optimizer updates stay fp32 (one gloo rank in this process)."""
+    times and the residual stream entering each block stay fp32 (as under DDP + autocast) and the sharded
+    parameters the optimizer updates stay fp32 (one gloo rank in this process)."""
     import torch.distributed as dist
 
     from augdiff.methods import build_model
-    from augdiff.train.distributed import Distributed
+    from augdiff.train.distributed import Distributed, LossModule
 
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     try:
         cfg = build_config({"model_size": "xxs", "seq_len": 16, "vocab_size": 2})
         model = build_model(cfg, 2, 16)
-        wrapped = Distributed("fsdp", 0, 1, 0).wrap(model, torch.device("cpu"), param_dtype=torch.bfloat16)
-        seen = []
+        seen, inputs, times = [], [], []
         block = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList))[0]
         linear = next(m for m in block.modules() if isinstance(m, torch.nn.Linear))
         linear.register_forward_pre_hook(lambda mod, args: seen.append(mod.weight.dtype))
+        block.register_forward_pre_hook(
+            lambda mod, args: inputs.append([a.dtype for a in args if torch.is_tensor(a) and a.is_floating_point()])
+        )
+        loss_fn = model.loss
+        model.loss = lambda x0, t, g: times.append(t.dtype) or loss_fn(x0, t, g)
         x0 = torch.randint(0, 2, (4, 16))
-        loss = wrapped(x0, torch.full((4,), 0.5), torch.Generator().manual_seed(0))
-        loss.loss.backward()
-        assert seen == [torch.bfloat16]
+
+        def step(module):
+            with torch.autocast("cpu", dtype=torch.bfloat16):  # as the trainer runs bf16
+                return module(x0, torch.full((4,), 0.5), torch.Generator().manual_seed(0)).loss
+
+        step(LossModule(model))  # the reference: plain module under autocast (what DDP runs)
+        wrapped = Distributed("fsdp", 0, 1, 0).wrap(model, torch.device("cpu"), param_dtype=torch.bfloat16)
+        step(wrapped).backward()
+        assert seen == [torch.float32, torch.bfloat16]
+        # FSDP rounds no input to bf16: the times and every block input keep the dtype they have without it.
+        assert times == [torch.float32] * 2 and len(inputs) == 2 and inputs[1] == inputs[0]
+        assert inputs[0][0] == torch.float32  # the residual stream
         assert {p.dtype for p in model.parameters()} == {torch.float32}
         assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in block.parameters())
+    finally:
+        dist.destroy_process_group()
+
+
+class _Experts(torch.nn.Module):
+    """A block holding its own ModuleList (a mixture of experts): FSDP2 must shard the experts first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.experts = torch.nn.ModuleList(torch.nn.Linear(4, 4) for _ in range(2))
+
+    def forward(self, h):
+        return sum(expert(h) for expert in self.experts)
+
+
+class _NestedModel(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = torch.nn.ModuleList(_Experts() for _ in range(2))
+
+    def loss(self, x0, t, generator=None):
+        h = x0.float()
+        for block in self.blocks:
+            h = block(h)
+        return (h * t[:, None]).square().mean()
+
+
+def test_fsdp_shards_nested_module_lists(tmp_path):
+    import torch.distributed as dist
+    from torch.distributed.fsdp import FSDPModule
+
+    from augdiff.train.distributed import Distributed
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        model = _NestedModel()
+        wrapped = Distributed("fsdp", 0, 1, 0).wrap(model, torch.device("cpu"))
+        assert all(isinstance(m, FSDPModule) for b in model.blocks for m in (b, *b.experts))
+        wrapped(torch.ones(3, 4), torch.rand(3)).backward()
+        assert all(p.grad is not None for p in model.parameters())
     finally:
         dist.destroy_process_group()

@@ -25,6 +25,7 @@ __all__ = ["PEAK_BF16_TFLOPS", "device_peak_flops", "model_flops_utilization", "
 PEAK_BF16_TFLOPS: dict[str, float] = {
     "H200": 989.0,
     "H100 PCIe": 756.0,
+    "H100 NVL": 835.0,
     "H100": 989.0,  # SXM (HBM3)
     "A100": 312.0,
 }

@@ -230,7 +230,7 @@ class HFBackbone(nn.Module):
 
     def embedding_weight(self) -> Tensor:
         r"""The embedding rows of augdiff's states ``[V + 1, D]``, the mask last (CADD's :math:`w_\theta`)."""
-        return self.model.get_input_embeddings().weight[self.model_ids]
+        return self._states(self.model.get_input_embeddings().weight, dim=0)
 
     def forward(self, x_t: Tensor | None, t: Tensor, input_embeds: Tensor | None = None) -> Tensor:
         """Logits ``[B, L, V + 1]`` for tokens ``x_t`` ``[B, L]``; ``input_embeds`` ``[B, L, D]`` replaces
@@ -238,4 +238,12 @@ class HFBackbone(nn.Module):
         h = self.embed_tokens(x_t) if input_embeds is None else input_embeds
         assert h.dim() == 3 and h.shape[-1] == self.cfg.hidden_size, f"input of shape {tuple(h.shape)}"
         logits = self.model(inputs_embeds=h, use_cache=False).logits
-        return logits[..., self.model_ids]
+        return self._states(logits, dim=-1)
+
+    def _states(self, rows: Tensor, dim: int) -> Tensor:
+        """The entries of augdiff's states along ``dim``: a view when the mask row follows the data rows (no copy
+        of a [B, L, vocabulary] tensor), else a gather."""
+        v = self.cfg.vocab_size - 1
+        if self.cfg.mask_token_id == v:
+            return rows.narrow(dim, 0, v + 1)
+        return rows.index_select(dim, self.model_ids)

@@ -10,7 +10,10 @@ cut into ``W · grad_accum`` contiguous micro-batches; rank ``r`` owns micro-bat
 Micro-batch ``k`` takes its rows, its slice of the step's stratified time grid (drawn once from the shared
 seeded generator, so the union over ranks *is* the single-process draw) and its mask generator
 ``(seed, step, masks, k)``. A run on ``W`` processes with ``grad_accum = A`` therefore computes the same
-losses as one process with ``grad_accum = W · A`` (up to float reduction order).
+losses as one process with ``grad_accum = W · A`` (up to float reduction order). Two exceptions: Di-LADD,
+whose VQ codebook (vector-quantize-pytorch) all-reduces its statistics per micro-batch, so it matches only to
+~1e-5; and padded data (sentence corpora), whose loss is normalised by the non-PAD tokens of each
+micro-batch, so rows are weighted per micro-batch, as in MDLM's DDP training.
 
 Only rank 0 writes (metrics, TensorBoard, progress bar, checkpoints); the others wait at a barrier.
 Checkpoints hold the *full* (gathered) state in the single-process format, so a run saved with ``W``
@@ -133,8 +136,9 @@ class Distributed:
         FSDP2 shards every element of every ``nn.ModuleList`` (the transformer blocks) and then the rest; it
         swaps the parameters for DTensors in place, so build the optimizer and EMA *after* this call.
         ``find_unused``: some parameters get no gradient in some steps (LADD stage 1's latent denoiser).
-        ``param_dtype`` (bf16 training): FSDP2 all-gathers the parameters in that dtype, halving the traffic,
-        while the sharded fp32 master weights, the optimizer and the gradient reduction stay in fp32.
+        ``param_dtype`` (bf16 training, under autocast): FSDP2 all-gathers the blocks' parameters in that dtype,
+        halving most of the traffic, while the sharded fp32 master weights, the optimizer and the gradient
+        reduction stay in fp32.
         """
         wrapper = LossModule(model)
         if self.strategy == "ddp":
@@ -143,13 +147,22 @@ class Distributed:
         if self.strategy == "fsdp":
             from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-            policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32 if param_dtype else None)
-            for module in list(model.modules()):
+            # The transformer blocks (the bulk of the all-gathers) compute with bf16 parameters; the root (the
+            # embeddings, time and latent inputs, heads) stays fp32 and FSDP leaves every input's dtype alone,
+            # so the times and the residual stream stay fp32 and autocast picks the matmul dtype, as under DDP.
+            blocks = MixedPrecisionPolicy(
+                param_dtype=param_dtype,
+                reduce_dtype=torch.float32 if param_dtype else None,
+                cast_forward_inputs=False,
+            )
+            # Innermost lists first (pre-order reversed): FSDP2 cannot shard a module inside a sharded one
+            # (e.g. the experts of a mixture-of-experts block of an hf: backbone).
+            for module in reversed(list(model.modules())):
                 if isinstance(module, nn.ModuleList):
                     for block in module:
                         if any(p.requires_grad for p in block.parameters()):
-                            fully_shard(block, mp_policy=policy)
-            fully_shard(wrapper, mp_policy=policy)
+                            fully_shard(block, mp_policy=blocks)
+            fully_shard(wrapper)
         return wrapper
 
     def accumulating(self, module: nn.Module, last: bool) -> contextlib.AbstractContextManager[Any]:
@@ -221,12 +234,18 @@ class Distributed:
 
     # -- full state (gathered for rank 0's checkpoint; scattered back on load) ---------------------------------
     def full_tensors(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
-        """DTensor shards → full tensors (a collective under FSDP: every rank must call it)."""
+        """DTensor shards → full CPU tensors on rank 0 (a collective under FSDP: every rank must call it).
+        The other ranks get ``{}``: gathered one tensor at a time, none of them holds the whole state."""
         if self.strategy != "fsdp":
             return state
         from torch.distributed.tensor import DTensor
 
-        return {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().cpu() for k, v in state.items()}
+        out = {}
+        for k, v in state.items():
+            full = (v.full_tensor() if isinstance(v, DTensor) else v).detach()
+            if self.is_main:
+                out[k] = full.cpu()
+        return out
 
     def model_state(self, model: nn.Module) -> dict[str, Tensor]:
         if self.strategy != "fsdp":

@@ -38,7 +38,8 @@ __all__ = ["Trainer", "TrainResult", "resolve_device", "lr_at", "RESUMABLE_KEYS"
 
 # Stream ids that keep the seeded generators of one step independent of each other.
 _TIMES, _MASKS = 4, 5
-# Keys a resumed run may change: they do not alter what is computed.
+# Keys a resumed run may change: they leave the model and the objective alone. grad_accum (like the number of
+# processes) only splits the same global batch; the draws repeat exactly while processes × grad_accum does.
 RESUMABLE_KEYS = (
     "steps",
     "device",
@@ -49,6 +50,7 @@ RESUMABLE_KEYS = (
     "keep_checkpoints",
     "compile",
     "strategy",
+    "grad_accum",
 )
 
 
@@ -211,8 +213,8 @@ class Trainer:
         trainer.seconds = float(state["seconds"])
         trainer._saved_step = trainer.step
         torch.set_rng_state(state["rng_cpu"])
-        if trainer.device.type == "cuda" and "rng_cuda" in state:
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        if trainer.device.type == "cuda" and "rng_cuda" in state:  # this device's stream: any GPU count resumes
+            torch.cuda.set_rng_state(state["rng_cuda"], trainer.device)
         trainer.dist.restore_rng(state.get("rng_ranks"), trainer.device, cfg.seed, step)
         return trainer
 
@@ -225,7 +227,7 @@ class Trainer:
             "rng_cpu": torch.get_rng_state(),
         }
         if self.device.type == "cuda":
-            state["rng_cuda"] = torch.cuda.get_rng_state_all()
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         if self.dist.active:  # every rank's dropout stream (a collective)
             state["rng_ranks"] = self.dist.rng_states(self.device)
         return state
