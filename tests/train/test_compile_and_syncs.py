@@ -100,3 +100,19 @@ def test_compile_flag_and_resume_with_or_without_it(tmp_path, monkeypatch):
     assert load_checkpoint(run).meta["config"]["compile"] is True
     assert main(["train", "--resume", run, "--steps", "3", "compile=false"]) == 0
     assert load_checkpoint(run).meta["config"]["compile"] is False
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA's sync debug mode needs a CUDA device (CI has none)")
+@pytest.mark.parametrize("method", ["mdlm", "cadd", "co-ladd", "ar"])
+def test_a_cuda_training_step_makes_no_synchronizing_call(method, tmp_path):
+    """On the GPU, CUDA itself reports every synchronizing call (``.item()``, ``nonzero``, boolean-mask indexing,
+    a device→host copy), which the patched Python reads of the CPU test cannot all see."""
+    trainer = Trainer(_cfg(method, device="cuda"), tmp_path / "run")
+    trainer.train_step()  # lazy initializations may read back once
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(2):
+            trainer.train_step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
