@@ -42,13 +42,18 @@ def _config(steps: int, grad_accum: int):
 
 
 def _torchrun(out: Path, strategy: str) -> None:
+    args = ["train", "--data", "sawtooth", "--model-size", "xxs", "--steps", "5", "--batch-size", "8"]
+    _torchrun_augdiff([*args, "--strategy", strategy, "--out", str(out), *_SETTINGS])
+
+
+def _torchrun_augdiff(args: list[str], check: bool = True) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "augdiff"]
-    cmd += ["train", "--data", "sawtooth", "--model-size", "xxs", "--steps", "5", "--batch-size", "8"]
-    cmd += ["--strategy", strategy, "--out", str(out), *_SETTINGS]
+    cmd += args
     src = str(Path(__file__).resolve().parents[2] / "src")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    assert done.returncode == 0 or not check, done.stdout[-2000:] + done.stderr[-4000:]
+    return done
 
 
 def _losses(run: Path) -> list[float]:
@@ -84,20 +89,27 @@ def test_two_processes_match_one_then_resume_in_one(strategy, single, tmp_path):
         for name in ("exp_avg", "exp_avg_sq"):
             torch.testing.assert_close(adam_b["state"][index][name], state[name], rtol=1e-4, atol=1e-8)
 
-    # It resumes in one process with grad_accum=2 (the same 2 micro-batches per step) and continues the curve
-    # of the single-process run resumed the same way.
+    # The curve of the single-process run resumed to step 7 is continued both by 2 processes resuming (rank 0
+    # reads the checkpoint; under FSDP it broadcasts it shard by shard) and by 1 process with grad_accum=2 (the
+    # same 2 micro-batches per step).
+    ref = tmp_path / "single-7"
+    shutil.copytree(single, ref)
+    Trainer.resume(ref, steps=7).fit()
+    again = tmp_path / f"{strategy}-2"
+    shutil.copytree(run, again)
+    _torchrun_augdiff(["train", "--resume", str(again), "--steps", "7"])
     trainer = Trainer.resume(run, steps=7, grad_accum=2)
     assert trainer.dist.world_size == 1 and trainer.step == 5
     for key, value in trainer.model.state_dict().items():
         assert torch.equal(value, b.model[key]), key
     assert trainer.fit().steps == 7
-    ref = tmp_path / "single-7"
-    shutil.copytree(single, ref)
-    Trainer.resume(ref, steps=7).fit()
-    assert len(_losses(run)) == 7 and _losses(run) == pytest.approx(_losses(ref), rel=1e-4)
-    c, d = load_checkpoint(ref), load_checkpoint(run)
-    for key in c.model:
-        torch.testing.assert_close(d.model[key], c.model[key], rtol=1e-4, atol=1e-6, msg=key)
+    c = load_checkpoint(ref)
+    for resumed in (run, again):
+        assert len(_losses(resumed)) == 7 and _losses(resumed) == pytest.approx(_losses(ref), rel=1e-4)
+        d = load_checkpoint(resumed)
+        for key in c.model:
+            torch.testing.assert_close(d.model[key], c.model[key], rtol=1e-4, atol=1e-6, msg=key)
+            torch.testing.assert_close(d.ema[key], c.ema[key], rtol=1e-4, atol=1e-6, msg=key)
 
 
 def test_without_torchrun_every_strategy_is_one_process(monkeypatch):
@@ -116,7 +128,7 @@ def test_without_torchrun_every_strategy_is_one_process(monkeypatch):
 
 
 _STOP_ON_ONE_RANK = """
-import sys, torch
+import os, sys, torch
 from augdiff.config import build_config
 from augdiff.train import Trainer
 
@@ -131,7 +143,9 @@ cfg = build_config({"data": "sawtooth", "model_size": "xxs", "steps": 6, "batch_
                     "tensorboard": False, "progress": False, "log_every": 1, "ckpt_every": 100,
                     "strategy": "ddp", "model": {"dropout": 0.1}})
 result = OneRankStops(cfg, sys.argv[1]).fit()
-print("RESULT", torch.distributed.get_rank(), result.steps, result.interrupted, flush=True)
+rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else int(os.environ["RANK"])
+with open(f"{sys.argv[1]}.rank{rank}", "w") as out:  # a file per rank: the ranks' stdout lines interleave
+    out.write(f"{rank} {result.steps} {result.interrupted}")
 """
 
 
@@ -152,8 +166,8 @@ def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
         stdout, stderr = proc.communicate(timeout=60)
         pytest.fail("the ranks did not stop together (hung at a collective)\n" + stderr[-2000:])
     assert proc.returncode == 0, stdout[-2000:] + stderr[-4000:]
-    results = sorted(line for line in stdout.splitlines() if line.startswith("RESULT"))
-    assert results == ["RESULT 0 2 True", "RESULT 1 2 True"], stdout[-2000:]
+    results = [Path(f"{run}.rank{rank}").read_text() for rank in (0, 1)]
+    assert results == ["0 2 True", "1 2 True"], stdout[-2000:]
     ckpt = load_checkpoint(run, with_trainer_state=True)
     assert ckpt.step == 2 and len(_losses(run)) == 2
     ranks = ckpt.trainer_state["rng_ranks"]
@@ -239,3 +253,20 @@ def test_fsdp_shards_nested_module_lists(tmp_path):
         assert all(p.grad is not None for p in model.parameters())
     finally:
         dist.destroy_process_group()
+
+
+def test_a_checkpoint_that_does_not_fit_stops_every_fsdp_rank_with_one_line(single, tmp_path):
+    """Under FSDP only rank 0 reads the weights; its verdict reaches every rank, so none waits in a broadcast."""
+    from safetensors.torch import load_file, save_file
+
+    run = tmp_path / "run"
+    shutil.copytree(single, run)
+    (ema_file,) = (run / "checkpoints").glob("step_00000005/ema.safetensors")
+    ema = load_file(ema_file)
+    key = sorted(ema)[0]
+    save_file({**ema, key: torch.zeros(7)}, ema_file)
+    done = _torchrun_augdiff(["train", "--resume", str(run), "--steps", "7", "--strategy", "fsdp"], check=False)
+    # Both ranks print the line (counted, not split by lines: the two ranks' writes may interleave).
+    assert done.stderr.count(f"{key}: shape (7,), the model has") == 2, done.stderr[-3000:]
+    assert done.stderr.count("the checkpoint is damaged or foreign") == 2
+    assert "exitcode: 2" in done.stderr and len(_losses(run)) == 5

@@ -142,7 +142,7 @@ def _read_weights(file: Path) -> dict[str, Tensor]:
 
 def _read_trainer_state(file: Path) -> dict[str, Any]:
     try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
+        state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError:
         raise AugdiffError(
             f"{file}: refused to load: it holds objects other than tensors and plain values, which could run "
@@ -158,19 +158,34 @@ def _read_trainer_state(file: Path) -> dict[str, Any]:
     return state
 
 
-def load_checkpoint(path: str | Path, *, with_trainer_state: bool = False) -> Checkpoint:
+def load_checkpoint(path: str | Path, *, with_trainer_state: bool = False, weights: bool = True) -> Checkpoint:
     """Load a checkpoint (or a run's latest) without executing any code from it (safetensors, and
-    ``torch.load(weights_only=True)``, which refuses any pickle that would run code)."""
+    ``torch.load(weights_only=True)``, which refuses any pickle that would run code).
+
+    ``weights=False`` leaves ``model`` and ``ema`` empty (FSDP ranks other than 0 receive them by broadcast).
+    The trainer state is memory-mapped: a rank that never reads the optimizer's tensors never loads them.
+    """
     ckpt = resolve_checkpoint(path)
     meta = _read_meta(ckpt)
     state = _read_trainer_state(ckpt / "trainer_state.pt") if with_trainer_state else None
     return Checkpoint(
         path=ckpt,
         meta=meta,
-        model=_read_weights(ckpt / "model.safetensors"),
-        ema=_read_weights(ckpt / "ema.safetensors"),
+        model=_read_weights(ckpt / "model.safetensors") if weights else {},
+        ema=_read_weights(ckpt / "ema.safetensors") if weights else {},
         trainer_state=state,
     )
+
+
+def state_mismatch(expected: dict[str, Tensor], given: dict[str, Tensor]) -> str | None:
+    """How ``given`` fails to fit a module whose state is ``expected`` (keys, then shapes); ``None`` if it fits."""
+    missing, unexpected = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
+    if missing or unexpected:
+        return f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+    for key, value in expected.items():
+        if tuple(value.shape) != tuple(given[key].shape):
+            return f"{key}: shape {tuple(given[key].shape)}, the model has {tuple(value.shape)}"
+    return None
 
 
 def load_weights(module: torch.nn.Module, state: dict[str, Tensor], where: str, fix: str) -> None:

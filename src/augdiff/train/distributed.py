@@ -254,27 +254,45 @@ class Distributed:
 
         return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
+    @property
+    def reads_full_state(self) -> bool:
+        """Whether this rank reads a checkpoint's full tensors on resume (under FSDP only rank 0 does)."""
+        return self.strategy != "fsdp" or self.is_main
+
+    def first_problem(self, problem: str | None) -> str | None:
+        """Rank 0's verdict on a checkpoint, given to every rank under FSDP (a collective), so that all raise
+        together instead of the others waiting in a broadcast that never comes."""
+        if self.strategy != "fsdp":
+            return problem
+        box = [problem]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def load_model_state(self, model: nn.Module, state: dict[str, Tensor]) -> None:
+        """The full ``state`` into ``model``; under FSDP it is rank 0's (the others pass ``{}``), broadcast."""
         if self.strategy != "fsdp":
             model.load_state_dict(state)
             return
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
-        set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=False))
+        set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
 
     def load_into(self, shadow: dict[str, Tensor], full: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Full tensors shaped like ``shadow`` (sharded the same way when ``shadow`` holds DTensors)."""
+        """Full tensors placed like ``shadow``: on its device, and under FSDP scattered one tensor at a time
+        from rank 0 (the only rank that holds ``full``) into ``shadow``'s shards."""
         if self.strategy != "fsdp":
-            return full
+            return {k: v.to(shadow[k].device) if k in shadow else v for k, v in full.items()}
         from torch.distributed.tensor import DTensor, distribute_tensor
 
         out = {}
-        for k, v in full.items():
-            ref = shadow.get(k)
+        for k, ref in shadow.items():
+            src = full[k].to(ref.device, ref.dtype) if self.is_main else torch.empty(ref.shape, dtype=ref.dtype)
             if isinstance(ref, DTensor):
-                out[k] = distribute_tensor(v.to(ref.device, ref.dtype), ref.device_mesh, ref.placements)
+                out[k] = distribute_tensor(src.to(ref.device), ref.device_mesh, ref.placements, src_data_rank=0)
             else:
-                out[k] = v
+                src = src.to(ref.device)
+                dist.broadcast(src, src=0)
+                out[k] = src
         return out
 
     def optimizer_state(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -301,11 +319,14 @@ class Distributed:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
         names = _param_names(wrapped)
-        osd = {
-            "state": {names[int(i)]: v for i, v in state["state"].items()},
-            "param_groups": [{**g, "params": [names[int(i)] for i in g["params"]]} for g in state["param_groups"]],
-        }
-        set_optimizer_state_dict(wrapped, optimizer, osd, options=StateDictOptions(full_state_dict=True))
+        osd = {}  # rank 0 broadcasts: the others never touch their (memory-mapped) copy
+        if self.is_main:
+            osd = {
+                "state": {names[int(i)]: v for i, v in state["state"].items()},
+                "param_groups": [{**g, "params": [names[int(i)] for i in g["params"]]} for g in state["param_groups"]],
+            }
+        options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+        set_optimizer_state_dict(wrapped, optimizer, osd, options=options)
 
     def scalar(self, value: Tensor) -> Tensor:
         """A plain tensor from a (possibly DTensor) reduction result, e.g. the gradient norm under FSDP."""

@@ -28,7 +28,7 @@ from augdiff.files import ensure_dir, write_text_atomic
 from augdiff.methods import LADD_METHODS, build_model
 from augdiff.processes import sample_times
 from augdiff.runtime import configure_device
-from augdiff.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from augdiff.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, state_mismatch
 from augdiff.train.distributed import Distributed, NullLogger
 from augdiff.train.ema import EMA
 from augdiff.train.init_from import load_backbone
@@ -180,7 +180,7 @@ class Trainer:
                 f"--resume {run_dir}: this is one checkpoint; resume the run directory that holds it "
                 f"({run_dir.parent.parent})"
             )
-        ckpt = load_checkpoint(run_dir, with_trainer_state=True)
+        ckpt = load_checkpoint(run_dir, with_trainer_state=True, weights=False)
         state = ckpt.trainer_state
         assert state is not None
         data = dict(ckpt.meta["data"])
@@ -199,16 +199,7 @@ class Trainer:
         # The data description stores absolute paths and the vocabulary: the run resumes from any directory,
         # and a corpus that changed under it is refused rather than silently re-indexed.
         trainer = cls(cfg, run_dir, dataset=make_dataset(data["spec"], like=data), load_init=False)
-        try:
-            trainer.dist.load_model_state(trainer.model, ckpt.model)
-            ema = trainer.dist.load_into(trainer.ema.shadow, {k: v.to(trainer.device) for k, v in ckpt.ema.items()})
-            trainer.ema.load_state_dict(ema, state["ema_updates"])
-            trainer.dist.load_optimizer_state(trainer.train_model, trainer.optimizer, state["optimizer"])
-        except (RuntimeError, KeyError, ValueError, AssertionError) as exc:
-            raise AugdiffError(
-                f"{ckpt.path}: the saved state does not fit the configured model ({exc!s:.80}); "
-                "the checkpoint is damaged or foreign"
-            ) from None
+        trainer._restore(ckpt.path, state)
         trainer.step = step
         trainer.seconds = float(state["seconds"])
         trainer._saved_step = trainer.step
@@ -217,6 +208,33 @@ class Trainer:
             torch.cuda.set_rng_state(state["rng_cuda"], trainer.device)
         trainer.dist.restore_rng(state.get("rng_ranks"), trainer.device, cfg.seed, step)
         return trainer
+
+    def _restore(self, path: Path, state: dict[str, Any]) -> None:
+        """Weights, EMA and AdamW from checkpoint ``path``. Under FSDP only rank 0 reads the full tensors and
+        broadcasts them shard by shard; it checks them first and every rank raises its verdict together."""
+        dist = self.dist
+        saved = load_checkpoint(path) if dist.reads_full_state else None
+        problem = None
+        if saved is not None:
+            n_params = sum(len(g["params"]) for g in self.optimizer.param_groups)
+            n_saved = sum(len(g["params"]) for g in state["optimizer"].get("param_groups", []))
+            problem = (
+                state_mismatch(self.model.state_dict(), saved.model)
+                or state_mismatch(self.ema.shadow, saved.ema)
+                or (None if n_saved == n_params else f"AdamW holds {n_saved} parameters, the model {n_params}")
+            )
+        problem = dist.first_problem(problem)
+        try:
+            if problem:
+                raise ValueError(problem)
+            dist.load_model_state(self.model, saved.model if saved else {})
+            self.ema.load_state_dict(dist.load_into(self.ema.shadow, saved.ema if saved else {}), state["ema_updates"])
+            dist.load_optimizer_state(self.train_model, self.optimizer, state["optimizer"])
+        except (RuntimeError, KeyError, ValueError, AssertionError) as exc:
+            raise AugdiffError(
+                f"{path}: the saved state does not fit the configured model ({exc!s:.100}); "
+                "the checkpoint is damaged or foreign"
+            ) from None
 
     def _trainer_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
