@@ -227,6 +227,16 @@ class Distributed:
         if self.active:
             dist.barrier()
 
+    @contextlib.contextmanager
+    def main_first(self) -> Iterator[None]:
+        """Rank 0 runs the block first (e.g. tokenizing a corpus into the on-disk cache), the others after it,
+        reading what it wrote. If rank 0 fails, torchrun stops the waiting ranks."""
+        if self.active and not self.is_main:
+            dist.barrier()
+        yield
+        if self.active and self.is_main:
+            dist.barrier()
+
     def shutdown(self) -> None:
         if self.active and dist.is_initialized():
             dist.barrier()  # no rank tears its connections down while another still uses them

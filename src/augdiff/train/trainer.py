@@ -126,10 +126,11 @@ class Trainer:
         self.run_dir = Path(run_dir)
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise AugdiffError(f"--out {self.run_dir}: exists and is not a directory (choose another path)")
-        if dataset is None:
-            dataset = make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size, text=cfg.text)
-        self.dataset = dataset
         self.dist, self.device = Distributed.from_env(cfg.strategy, resolve_device(cfg.device))
+        if dataset is None:
+            with self.dist.main_first():  # one rank tokenizes and caches; the others read its cache
+                dataset = make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size, text=cfg.text)
+        self.dataset = dataset
         if cfg.batch_size % (cfg.grad_accum * self.dist.world_size):
             raise AugdiffError(
                 f"batch_size={cfg.batch_size} is not divisible by grad_accum={cfg.grad_accum} × "
@@ -198,7 +199,9 @@ class Trainer:
             raise AugdiffError(f"--steps {cfg.steps}: the run is already at step {step} (give a larger --steps)")
         # The data description stores absolute paths and the vocabulary: the run resumes from any directory,
         # and a corpus that changed under it is refused rather than silently re-indexed.
-        trainer = cls(cfg, run_dir, dataset=make_dataset(data["spec"], like=data), load_init=False)
+        with Distributed.from_env(cfg.strategy, resolve_device(cfg.device))[0].main_first():
+            dataset = make_dataset(data["spec"], like=data)
+        trainer = cls(cfg, run_dir, dataset=dataset, load_init=False)
         trainer._restore(ckpt.path, state)
         trainer.step = step
         trainer.seconds = float(state["seconds"])
