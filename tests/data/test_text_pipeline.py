@@ -153,13 +153,17 @@ def test_second_build_reads_the_cache(corpus, monkeypatch, tmp_path):
     monkeypatch.setattr("augdiff.data.text.train_bpe", refuse)
     second = make_dataset(f"text:{corpus}", seq_len=24, text=BPE)
     assert torch.equal(first.train, second.train) and first.describe() == second.describe()
-    assert len(list((tmp_path / "cache" / "text").glob("*.npz"))) == 1
+    # The cached rows stay on disk, memory-mapped in a compact dtype; batches come out as int64.
+    assert isinstance(second.train_rows, np.memmap) and second.train_rows.dtype == np.uint16
+    batch = second.train_batch(0, 3, 5)
+    assert batch.dtype == torch.int64 and torch.equal(batch, first.train_batch(0, 3, 5))
+    assert len(list((tmp_path / "cache" / "text").glob("*.train.npy"))) == 1
     # Other settings are other entries, never a stale hit.
     monkeypatch.undo()
     monkeypatch.setenv("AUGDIFF_CACHE", str(tmp_path / "cache"))
     make_dataset(f"text:{corpus}", seq_len=32, text=BPE)
     make_dataset(f"text:{corpus}", seq_len=24, text=TextConfig("bpe", 300, "none"))
-    assert len(list((tmp_path / "cache" / "text").glob("*.npz"))) == 3
+    assert len(list((tmp_path / "cache" / "text").glob("*.train.npy"))) == 3
 
 
 def test_cache_key_follows_every_setting_and_an_edited_corpus(corpus):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from augdiff.data import make_dataset
+from augdiff.data.cache import compact_ids
 from augdiff.errors import AugdiffError
 
 
@@ -17,6 +18,16 @@ def test_token_array_split_and_epochs(tmp_path):
     assert data.train.shape[0] == 38 and data.valid.shape[0] == 2
     rows = torch.cat([data.train_batch(0, step, 19) for step in range(2)])  # one epoch of 38 rows
     assert len({tuple(r.tolist()) for r in rows}) == len({tuple(r.tolist()) for r in data.train})
+    # The array is memory-mapped, not copied: a token file larger than memory trains.
+    assert isinstance(data.train_rows, np.memmap) and rows.dtype == torch.int64
+    valid = torch.cat(list(data.valid_batches(1)))
+    assert torch.equal(valid, torch.from_numpy(arr[38:])) and len(list(data.valid_batches(1, 1))) == 1
+
+
+def test_compact_ids_keep_every_id_in_the_narrowest_dtype():
+    small, large = np.array([[0, 65535]]), np.array([[0, 65536]])
+    assert compact_ids(small).dtype == np.uint16 and compact_ids(large).dtype == np.int32
+    assert np.array_equal(compact_ids(small), small) and np.array_equal(compact_ids(large), large)
 
 
 def test_ids_outside_the_vocabulary_are_refused(tmp_path):

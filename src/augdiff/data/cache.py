@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import warnings
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,10 @@ import numpy as np
 
 from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
 
-__all__ = ["cache_root", "cache_key", "cached_rows", "cached_tokenizer"]
+__all__ = ["cache_root", "cache_key", "cached_rows", "cached_tokenizer", "compact_ids"]
 
 # Bump when the packing or split rules change, so old entries stop matching.
-_FORMAT = 2  # 2: long documents cut only between words (see data/text.py _WORD_GAP)
+_FORMAT = 3  # 2: long documents cut only between words (data/text.py _WORD_GAP); 3: .npy pairs, compact ids
 
 
 def cache_root() -> Path:
@@ -43,17 +42,31 @@ def cache_key(**parts: Any) -> str:
 
 
 def cached_rows(key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Training and validation rows under ``key``: read from the cache, or ``build()`` and stored."""
-    path = cache_root() / "text" / f"{key}.npz"
-    if path.is_file():
+    """Training and validation rows under ``key``: memory-mapped from the cache, or ``build()`` and stored.
+
+    Stored as two ``.npy`` files in the narrowest integer dtype (``compact_ids``) and read with
+    ``mmap_mode="r"``: a corpus far larger than memory trains, and the processes of a torchrun job share one
+    copy in the page cache. The validation file is written first, so a training file implies a whole entry.
+    """
+    folder = cache_root() / "text"
+    paths = folder / f"{key}.valid.npy", folder / f"{key}.train.npy"
+    if all(p.is_file() for p in paths):
         try:
-            with np.load(path, allow_pickle=False) as z:
-                return z["train"], z["valid"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            valid, train = (np.load(p, allow_pickle=False, mmap_mode="r") for p in paths)
+            return train, valid
+        except (OSError, ValueError):
             pass  # a damaged entry: rebuild and overwrite it
     train, valid = build()
-    _store(path, lambda f: np.savez(f, train=train, valid=valid))
+    for path, rows in zip(paths, (valid, train), strict=True):
+        compact = compact_ids(rows)
+        _store(path, lambda f, a=compact: np.save(f, a, allow_pickle=False))
     return train, valid
+
+
+def compact_ids(arr: np.ndarray) -> np.ndarray:
+    """The narrowest dtype that holds the ids (uint16 below 65,536, else int32): a quarter or half of int64 on
+    disk and in memory."""
+    return arr.astype(np.uint16 if arr.size == 0 or int(arr.max()) < 1 << 16 else np.int32, copy=False)
 
 
 def cached_tokenizer(key: str, build: Callable[[], Tokenizer]) -> Tokenizer:

@@ -65,13 +65,24 @@ class ArrayDataset(TokenDataset):
         self.tokenizer = tokenizer
         self.chars = tokenizer.chars if isinstance(tokenizer, CharTokenizer) else None
         self.packing = packing
-        self.train = torch.from_numpy(np.ascontiguousarray(train)).long()
-        self.valid = torch.from_numpy(np.ascontiguousarray(valid)).long()
+        # Rows stay as given (a memory-mapped cache file stays on disk, shared by every process that maps it,
+        # in its compact dtype); a batch is read and widened to int64 when it is drawn.
+        self.train_rows, self.valid_rows = train, valid
         self._perm: tuple[int, int, Tensor] | None = None
+
+    @property
+    def train(self) -> Tensor:
+        """All training rows as one int64 tensor (reads them all: for small data and tests)."""
+        return _rows(self.train_rows)
+
+    @property
+    def valid(self) -> Tensor:
+        """All validation rows as one int64 tensor."""
+        return _rows(self.valid_rows)
 
     def _epoch_perm(self, seed: int, epoch: int) -> Tensor:
         if self._perm is None or self._perm[:2] != (seed, epoch):
-            n = self.train.shape[0]
+            n = self.train_rows.shape[0]
             self._perm = (seed, epoch, torch.randperm(n, generator=seeded_generator(seed, epoch, 3)))
         return self._perm[2]
 
@@ -79,17 +90,18 @@ class ArrayDataset(TokenDataset):
         index = torch.arange(step * global_batch, (step + 1) * global_batch)
         if rows is not None:
             index = index[rows]
-        n = self.train.shape[0]
+        n = self.train_rows.shape[0]
         epochs, positions = index // n, index % n
         picked = torch.empty_like(index)
         for epoch in epochs.unique().tolist():
             sel = epochs == epoch
             picked[sel] = self._epoch_perm(seed, epoch)[positions[sel]]
-        return self.train[picked]
+        return _rows(self.train_rows[picked.numpy()])
 
     def valid_batches(self, batch_size: int, max_sequences: int | None = None) -> Iterator[Tensor]:
-        valid = self.valid if max_sequences is None else self.valid[:max_sequences]
-        yield from valid.split(batch_size)
+        n = self.valid_rows.shape[0] if max_sequences is None else min(max_sequences, self.valid_rows.shape[0])
+        for start in range(0, n, batch_size):
+            yield _rows(self.valid_rows[start : min(start + batch_size, n)])
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
@@ -98,6 +110,11 @@ class ArrayDataset(TokenDataset):
         if self.packing not in (None, "none"):
             info["packing"] = self.packing
         return info
+
+
+def _rows(rows: np.ndarray) -> Tensor:
+    """Token rows (any integer dtype, possibly memory-mapped) → an int64 tensor of their own."""
+    return torch.from_numpy(np.array(rows, dtype=np.int64))
 
 
 def decode_chars(chars: str, ids: Tensor | np.ndarray) -> str:
@@ -126,7 +143,7 @@ def load_token_array(spec: str, path: str, vocab_size: int | None, for_model: bo
     file = Path(path)
     _check_file(spec, file, "a .npy file holding an int array [N, L]")
     try:
-        arr = np.load(file, allow_pickle=False)
+        arr = np.load(file, allow_pickle=False, mmap_mode="r")  # the ids stay on disk until a batch reads them
     except (ValueError, OSError, EOFError):
         raise AugdiffError(f"--data {spec}: not a .npy array of token ids (save one with numpy.save)") from None
     if not isinstance(arr, np.ndarray) or arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -148,7 +165,7 @@ def load_token_array(spec: str, path: str, vocab_size: int | None, for_model: bo
             f"--data {spec}: the largest id is {high}, a vocabulary of {vocab:,} tokens (at most {MAX_VOCAB:,}; "
             "remap the ids to 0..V-1)"
         )
-    return arr.astype(np.int64), vocab
+    return arr, vocab
 
 
 def split_rows(spec: str, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
