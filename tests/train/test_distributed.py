@@ -270,3 +270,19 @@ def test_a_checkpoint_that_does_not_fit_stops_every_fsdp_rank_with_one_line(sing
     assert done.stderr.count(f"{key}: shape (7,), the model has") == 2, done.stderr[-3000:]
     assert done.stderr.count("the checkpoint is damaged or foreign") == 2
     assert "exitcode: 2" in done.stderr and len(_losses(run)) == 5
+
+
+def test_fsdp_resumes_ladd_stage_1_whose_latent_stream_has_no_optimizer_state(tmp_path):
+    """Stage 1 gives the MM-DiT's latent stream no gradient, so AdamW saved no state for it; an FSDP resume on 2
+    processes still continues the curve of a 1-process resume with the same micro-batches."""
+    run = tmp_path / "co1"
+    args = ["train", "--method", "co-ladd", "--stage", "1", "--data", "sawtooth", "--model-size", "xxs"]
+    _torchrun_augdiff([*args, "--steps", "3", "--batch-size", "8", "--strategy", "fsdp", "--out", str(run), *_SETTINGS])
+    one = tmp_path / "one"
+    shutil.copytree(run, one)
+    _torchrun_augdiff(["train", "--resume", str(run), "--steps", "5"])
+    trainer = Trainer.resume(one, steps=5, grad_accum=2)
+    saved = load_checkpoint(one, with_trainer_state=True).trainer_state["optimizer"]["state"]
+    assert len(trainer.optimizer.state) == len(saved) < len(list(trainer.model.parameters()))
+    trainer.fit()
+    assert len(_losses(run)) == 5 and _losses(run) == pytest.approx(_losses(one), rel=1e-4)

@@ -12,11 +12,12 @@ Location: ``$AUGDIFF_CACHE``, else ``~/.cache/augdiff``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +51,17 @@ def cached_rows(key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) ->
     """
     folder = cache_root() / "text"
     paths = folder / f"{key}.valid.npy", folder / f"{key}.train.npy"
-    if all(p.is_file() for p in paths):
-        try:
-            valid, train = (np.load(p, allow_pickle=False, mmap_mode="r") for p in paths)
-            return train, valid
-        except (OSError, ValueError):
-            pass  # a damaged entry: rebuild and overwrite it
-    train, valid = build()
-    for path, rows in zip(paths, (valid, train), strict=True):
-        compact = compact_ids(rows)
-        _store(path, lambda f, a=compact: np.save(f, a, allow_pickle=False))
+    with _one_builder(folder / f"{key}.lock"):
+        if all(p.is_file() for p in paths):
+            try:
+                valid, train = (np.load(p, allow_pickle=False, mmap_mode="r") for p in paths)
+                return train, valid
+            except (OSError, ValueError):
+                pass  # a damaged entry: rebuild and overwrite it
+        train, valid = build()
+        for path, rows in zip(paths, (valid, train), strict=True):
+            compact = compact_ids(rows)
+            _store(path, lambda f, a=compact: np.save(f, a, allow_pickle=False))
     return train, valid
 
 
@@ -72,17 +74,39 @@ def compact_ids(arr: np.ndarray) -> np.ndarray:
 def cached_tokenizer(key: str, build: Callable[[], Tokenizer]) -> Tokenizer:
     """The tokenizer under ``key`` (stored as its description), or ``build()`` it and store it."""
     path = cache_root() / "tokenizers" / f"{key}.json"
-    if path.is_file():
-        try:
-            found = tokenizer_from_description(json.loads(path.read_text(encoding="utf-8")))
-            if found is not None:
-                return found
-        except Exception:  # noqa: BLE001 — any damage (JSON, tokenizers' own errors) means rebuild
-            pass
-    tok = build()
-    text = json.dumps(tok.describe())
-    _store(path, lambda f: f.write(text.encode()))
+    with _one_builder(path.with_suffix(".lock")):
+        if path.is_file():
+            try:
+                found = tokenizer_from_description(json.loads(path.read_text(encoding="utf-8")))
+                if found is not None:
+                    return found
+            except Exception:  # noqa: BLE001 — any damage (JSON, tokenizers' own errors) means rebuild
+                pass
+        tok = build()
+        text = json.dumps(tok.describe())
+        _store(path, lambda f: f.write(text.encode()))
     return tok
+
+
+@contextlib.contextmanager
+def _one_builder(lock: Path) -> Iterator[None]:
+    """One process at a time checks and builds an entry (an exclusive ``flock``): the ranks of a torchrun job on
+    one machine tokenize a corpus once, the others wait (outside any collective, so no timeout) and read it.
+    Without ``fcntl`` (Windows) or a writable cache, every process builds for itself, as before."""
+    try:
+        import fcntl
+
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock.open("a")
+    except (ImportError, OSError):
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _store(path: Path, write: Callable[[Any], Any]) -> None:

@@ -142,7 +142,10 @@ def _read_weights(file: Path) -> dict[str, Tensor]:
 
 def _read_trainer_state(file: Path) -> dict[str, Any]:
     try:
-        state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # a file system without mmap support: read it whole
+            state = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise AugdiffError(
             f"{file}: refused to load: it holds objects other than tensors and plain values, which could run "

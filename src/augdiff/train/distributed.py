@@ -44,6 +44,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.utils._pytree import tree_map_only
 
 from augdiff.data import seeded_generator
 from augdiff.errors import AugdiffError
@@ -227,16 +228,6 @@ class Distributed:
         if self.active:
             dist.barrier()
 
-    @contextlib.contextmanager
-    def main_first(self) -> Iterator[None]:
-        """Rank 0 runs the block first (e.g. tokenizing a corpus into the on-disk cache), the others after it,
-        reading what it wrote. If rank 0 fails, torchrun stops the waiting ranks."""
-        if self.active and not self.is_main:
-            dist.barrier()
-        yield
-        if self.active and self.is_main:
-            dist.barrier()
-
     def shutdown(self) -> None:
         if self.active and dist.is_initialized():
             dist.barrier()  # no rank tears its connections down while another still uses them
@@ -296,11 +287,13 @@ class Distributed:
 
         out = {}
         for k, ref in shadow.items():
-            src = full[k].to(ref.device, ref.dtype) if self.is_main else torch.empty(ref.shape, dtype=ref.dtype)
-            if isinstance(ref, DTensor):
-                out[k] = distribute_tensor(src.to(ref.device), ref.device_mesh, ref.placements, src_data_rank=0)
+            if self.is_main:
+                src = full[k].to(ref.device, ref.dtype)
             else:
-                src = src.to(ref.device)
+                src = torch.empty(ref.shape, dtype=ref.dtype, device=ref.device)
+            if isinstance(ref, DTensor):
+                out[k] = distribute_tensor(src, ref.device_mesh, ref.placements, src_data_rank=0)
+            else:
                 dist.broadcast(src, src=0)
                 out[k] = src
         return out
@@ -324,7 +317,8 @@ class Distributed:
 
     def load_optimizer_state(self, wrapped: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
         if self.strategy != "fsdp":
-            optimizer.load_state_dict(state)
+            # Own copies: the checkpoint's tensors may be memory-mapped from a file a later save prunes.
+            optimizer.load_state_dict(tree_map_only(Tensor, torch.clone, state))
             return
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
@@ -335,8 +329,15 @@ class Distributed:
                 "state": {names[int(i)]: v for i, v in state["state"].items()},
                 "param_groups": [{**g, "params": [names[int(i)] for i in g["params"]]} for g in state["param_groups"]],
             }
-        options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+        # strict=False: parameters that never had a gradient (LADD stage 1's latent stream) have no saved state;
+        # the loader gives them a fresh one, which is dropped again so that they stay as they were.
+        options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=False)
         set_optimizer_state_dict(wrapped, optimizer, osd, options=options)
+        saved = {int(i) for i in state["state"]}  # the keys only: cheap on a memory-mapped copy
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for i, param in enumerate(params):
+            if i not in saved:
+                optimizer.state.pop(param, None)
 
     def scalar(self, value: Tensor) -> Tensor:
         """A plain tensor from a (possibly DTensor) reduction result, e.g. the gradient norm under FSDP."""

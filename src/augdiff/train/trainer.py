@@ -127,9 +127,8 @@ class Trainer:
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise AugdiffError(f"--out {self.run_dir}: exists and is not a directory (choose another path)")
         self.dist, self.device = Distributed.from_env(cfg.strategy, resolve_device(cfg.device))
-        if dataset is None:
-            with self.dist.main_first():  # one rank tokenizes and caches; the others read its cache
-                dataset = make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size, text=cfg.text)
+        if dataset is None:  # under torchrun one process per machine tokenizes (a lock in the cache), the rest read
+            dataset = make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size, text=cfg.text)
         self.dataset = dataset
         if cfg.batch_size % (cfg.grad_accum * self.dist.world_size):
             raise AugdiffError(
@@ -199,16 +198,17 @@ class Trainer:
             raise AugdiffError(f"--steps {cfg.steps}: the run is already at step {step} (give a larger --steps)")
         # The data description stores absolute paths and the vocabulary: the run resumes from any directory,
         # and a corpus that changed under it is refused rather than silently re-indexed.
-        with Distributed.from_env(cfg.strategy, resolve_device(cfg.device))[0].main_first():
-            dataset = make_dataset(data["spec"], like=data)
-        trainer = cls(cfg, run_dir, dataset=dataset, load_init=False)
+        trainer = cls(cfg, run_dir, dataset=make_dataset(data["spec"], like=data), load_init=False)
         trainer._restore(ckpt.path, state)
         trainer.step = step
         trainer.seconds = float(state["seconds"])
         trainer._saved_step = trainer.step
         torch.set_rng_state(state["rng_cpu"])
         if trainer.device.type == "cuda" and "rng_cuda" in state:  # this device's stream: any GPU count resumes
-            torch.cuda.set_rng_state(state["rng_cuda"], trainer.device)
+            rng = state["rng_cuda"]
+            if isinstance(rng, list):  # checkpoints before 2026-11-24 kept every visible device's state
+                rng = rng[trainer.device.index or 0] if (trainer.device.index or 0) < len(rng) else rng[0]
+            torch.cuda.set_rng_state(rng, trainer.device)
         trainer.dist.restore_rng(state.get("rng_ranks"), trainer.device, cfg.seed, step)
         return trainer
 
@@ -216,28 +216,36 @@ class Trainer:
         """Weights, EMA and AdamW from checkpoint ``path``. Under FSDP only rank 0 reads the full tensors and
         broadcasts them shard by shard; it checks them first and every rank raises its verdict together."""
         dist = self.dist
-        saved = load_checkpoint(path) if dist.reads_full_state else None
-        problem = None
-        if saved is not None:
-            n_params = sum(len(g["params"]) for g in self.optimizer.param_groups)
-            n_saved = sum(len(g["params"]) for g in state["optimizer"].get("param_groups", []))
-            problem = (
-                state_mismatch(self.model.state_dict(), saved.model)
-                or state_mismatch(self.ema.shadow, saved.ema)
-                or (None if n_saved == n_params else f"AdamW holds {n_saved} parameters, the model {n_params}")
+        saved, problem = None, None
+
+        def misfit(reason: str) -> str:
+            return (
+                f"{path}: the saved state does not fit the configured model ({reason}); "
+                "the checkpoint is damaged or foreign"
             )
+
+        if dist.reads_full_state:
+            try:
+                saved = load_checkpoint(path)
+                n_params = sum(len(g["params"]) for g in self.optimizer.param_groups)
+                n_saved = sum(len(g["params"]) for g in state["optimizer"].get("param_groups", []))
+                mismatch = (
+                    state_mismatch(self.model.state_dict(), saved.model)
+                    or state_mismatch(self.ema.shadow, saved.ema)
+                    or (None if n_saved == n_params else f"AdamW holds {n_saved} parameters, the model {n_params}")
+                )
+                problem = misfit(mismatch) if mismatch else None
+            except AugdiffError as exc:  # unreadable weights: every rank must hear it, not just this one
+                problem = str(exc)
         problem = dist.first_problem(problem)
+        if problem:
+            raise AugdiffError(problem)
         try:
-            if problem:
-                raise ValueError(problem)
             dist.load_model_state(self.model, saved.model if saved else {})
             self.ema.load_state_dict(dist.load_into(self.ema.shadow, saved.ema if saved else {}), state["ema_updates"])
             dist.load_optimizer_state(self.train_model, self.optimizer, state["optimizer"])
-        except (RuntimeError, KeyError, ValueError, AssertionError) as exc:
-            raise AugdiffError(
-                f"{path}: the saved state does not fit the configured model ({exc!s:.100}); "
-                "the checkpoint is damaged or foreign"
-            ) from None
+        except (RuntimeError, KeyError, ValueError, IndexError, AssertionError) as exc:
+            raise AugdiffError(misfit(f"{exc!s:.100}")) from None
 
     def _trainer_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
