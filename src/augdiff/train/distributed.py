@@ -176,7 +176,7 @@ class Distributed:
 
     # -- collectives ------------------------------------------------------------------------------------------
     def mean(self, *tensors: Tensor) -> tuple[Tensor, ...]:
-        """Average scalars over ranks (the logged loss of the global batch)."""
+        """Average scalars over ranks (the logged loss of the global batch, once per logging interval)."""
         if not self.active:
             return tensors
         stacked = torch.stack([t.detach().float() for t in tensors])
@@ -279,10 +279,10 @@ class Distributed:
         set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
 
     def load_into(self, shadow: dict[str, Tensor], full: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Full tensors placed like ``shadow``: on its device, and under FSDP scattered one tensor at a time
-        from rank 0 (the only rank that holds ``full``) into ``shadow``'s shards."""
+        """``full`` as is (copied into ``shadow`` by its owner), or under FSDP scattered one tensor at a time
+        from rank 0 (the only rank that holds ``full``) into tensors sharded like ``shadow``'s."""
         if self.strategy != "fsdp":
-            return {k: v.to(shadow[k].device) if k in shadow else v for k, v in full.items()}
+            return full
         from torch.distributed.tensor import DTensor, distribute_tensor
 
         out = {}

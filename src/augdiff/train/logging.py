@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,13 @@ class MetricWindow:
         self.nll += nll
         self.steps += 1
 
-    def flush(self, tokens_per_step: int) -> dict[str, float]:
-        loss, nll = float(self.loss) / self.steps, float(self.nll) / self.steps
+    def flush(
+        self, tokens_per_step: int, reduce: Callable[..., tuple[torch.Tensor, ...]] | None = None
+    ) -> dict[str, float]:
+        """The window's means (the host sync of the loop); ``reduce`` averages the sums over ranks first, so the
+        processes of a torchrun job meet once per logging interval, not once per step."""
+        sums = reduce(self.loss, self.nll) if reduce is not None else (self.loss, self.nll)
+        loss, nll = (float(v) / self.steps for v in sums)
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         out = {
             "loss": loss,

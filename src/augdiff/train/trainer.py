@@ -205,10 +205,7 @@ class Trainer:
         trainer._saved_step = trainer.step
         torch.set_rng_state(state["rng_cpu"])
         if trainer.device.type == "cuda" and "rng_cuda" in state:  # this device's stream: any GPU count resumes
-            rng = state["rng_cuda"]
-            if isinstance(rng, list):  # checkpoints before 2026-11-24 kept every visible device's state
-                rng = rng[trainer.device.index or 0] if (trainer.device.index or 0) < len(rng) else rng[0]
-            torch.cuda.set_rng_state(rng, trainer.device)
+            torch.cuda.set_rng_state(state["rng_cuda"], trainer.device)
         trainer.dist.restore_rng(state.get("rng_ranks"), trainer.device, cfg.seed, step)
         return trainer
 
@@ -283,7 +280,8 @@ class Trainer:
 
     # -- one optimizer step -----------------------------------------------------------------------------------
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One optimizer step over the global batch; returns (loss, nll, grad norm) as device tensors."""
+        """One optimizer step over the global batch; returns this rank's (loss, nll) and the global grad norm as
+        device tensors (the loop averages the losses over ranks when it logs)."""
         cfg, step = self.cfg, self.step
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(step, cfg.optim.lr, cfg.optim.warmup_steps)
@@ -315,7 +313,6 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.model)
         self.step += 1
-        loss_sum, nll_sum = self.dist.mean(loss_sum, nll_sum)  # the global batch's loss, on every rank
         return loss_sum, nll_sum, grad_norm
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -361,7 +358,8 @@ class Trainer:
                     bar.update(1)
                     log_now = self.step % cfg.log_every == 0 or self.step == cfg.steps
                     if log_now:
-                        scalars = window.flush(cfg.batch_size * self.dataset.seq_len)  # the loop's only host sync
+                        # the loop's only host sync (and, under torchrun, its only loss all-reduce)
+                        scalars = window.flush(cfg.batch_size * self.dataset.seq_len, reduce=self.dist.mean)
                         scalars.update(grad_norm=float(grad_norm), lr=self.optimizer.param_groups[0]["lr"])
                         logger.log(self.step, scalars)
                         last_loss = scalars["loss"]
