@@ -116,10 +116,24 @@ def _encoder(cfg: TrainConfig, vocab_size: int, seq_len: int | None, decode: Dec
         raise AugdiffError(f"ladd.pool={lc.pool} needs the sequence length: set seq_len")
     try:
         return LatentEncoder(
-            vocab_size, length or lc.latent_len, lc.latent_len, lc.latent_dim, model_shape(lc.encoder_size), lc.pool
+            vocab_size,
+            length or lc.latent_len,
+            lc.latent_len,
+            lc.latent_dim,
+            model_shape(lc.encoder_size),
+            lc.pool,
+            readout=lc.encoder_readout,
+            dropout=lc.encoder_dropout,
         )
     except ValueError as exc:
         raise AugdiffError(f"ladd.pool={lc.pool}: {exc}") from None
+
+
+def ladd_schedule_name(cfg: TrainConfig) -> str:
+    """The latent schedule; ``auto`` is the authors' code: their sqrt for Co-LADD, α = 1 − t² for Di-LADD."""
+    if cfg.ladd.schedule != "auto":
+        return cfg.ladd.schedule
+    return "ladd-sqrt" if cfg.method == "co-ladd" else "polynomial"
 
 
 def build_ladd_channel(cfg: TrainConfig, vocab_size: int, seq_len: int | None, decode: Decode | None) -> LatentChannel:
@@ -145,12 +159,20 @@ def build_ladd_channel(cfg: TrainConfig, vocab_size: int, seq_len: int | None, d
     )
     encoder = _encoder(cfg, vocab_size, seq_len, decode)
     if cfg.method == "co-ladd":
-        schedule = make_gaussian_schedule("vp-sqrt" if lc.schedule == "auto" else lc.schedule)
-        return CoLADDChannel(encoder, prior, schedule, normalize=lc.normalize, encoder_noise=lc.encoder_noise, **common)
+        return CoLADDChannel(
+            encoder,
+            prior,
+            make_gaussian_schedule(ladd_schedule_name(cfg)),
+            normalize=lc.normalize,
+            radius=lc.radius,
+            latent_mse=lc.latent_mse,
+            encoder_noise=lc.encoder_noise,
+            **common,
+        )
     return DiLADDChannel(
         encoder,
         prior,
-        make_mask_schedule("linear" if lc.schedule == "auto" else lc.schedule),
+        make_mask_schedule(ladd_schedule_name(cfg)),
         latent_dim=lc.latent_dim,
         codebook_size=lc.codebook_size,
         vq_decay=lc.vq_decay,
@@ -181,6 +203,8 @@ def build_network(cfg: TrainConfig, vocab_size: int) -> nn.Module:
             latent_len=cfg.ladd.latent_len,
             latent_in=cfg.ladd.latent_dim,
             latent_out=_latent_head_width(cfg),
+            latent_embed=cfg.ladd.latent_embed,
+            latent_positions=cfg.ladd.latent_positions,
         )
     )
 

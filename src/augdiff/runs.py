@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from augdiff.ar import ARModel
-from augdiff.config import TrainConfig, config_from_dict
+from augdiff.config import TrainConfig, config_from_stored
 from augdiff.data.tokenizer import padding_id, tokenizer_from_description
 from augdiff.errors import AugdiffError
 from augdiff.methods import build_model
@@ -44,7 +44,7 @@ def load_run(path: str | Path, *, weights: str = "ema", device: torch.device | s
         raise AugdiffError(f"weights={weights!r} is not known (use ema or raw)")
     ckpt = load_checkpoint(path)
     try:
-        cfg = config_from_dict(ckpt.meta["config"])
+        cfg = config_from_stored(ckpt.meta["config"])
         data = dict(ckpt.meta["data"])
         tok = tokenizer_from_description(data)  # None for sawtooth and raw tokens; old runs hold only chars
         decode = (lambda x: [tok.decode(row) for row in x]) if tok is not None else None

@@ -1,33 +1,38 @@
-"""LADD's channels: unit-norm latents (Eq 75), VQ codes, DDIM (Eq 39–41), training inputs, the two dropouts
-(App. C.3), stage freezing (§3.3) and the latent encoder's pooling. Inference: test_ladd_inference.py."""
+"""LADD's channels: the latent's normalization (none, unit as in Eq 75, radius R), VQ codes, DDIM (Eq 39–41),
+training inputs, the two dropouts (App. C.3), stage freezing (§3.3). Inference: test_ladd_inference.py; the
+encoder: tests/nn/test_latent_encoder.py."""
 
 import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from ladd_models import METHODS, D, K, L, V, gen, ladd_model
 
-from augdiff.channels.co_ladd import unit_normalize
-from augdiff.nn import model_shape
-from augdiff.nn.latent import LatentEncoder
+from augdiff.channels.co_ladd import latent_regression_loss, project_latent, unit_normalize
 from augdiff.processes.gaussian import ddim_step, gaussian_bridge, gaussian_forward
-from augdiff.schedules.gaussian import VPCosineSchedule, VPSqrtSchedule
+from augdiff.schedules.gaussian import LADDSqrtSchedule, VPCosineSchedule, VPSqrtSchedule
 
 
 # -- Co-LADD latents and Di-LADD codes ---------------------------------------------------------------------
 @pytest.mark.parametrize("pool,latent_len", [("mean", 1), ("mean", 3), ("patch", 4)])
 def test_co_ladd_latents_lie_on_the_unit_sphere(pool, latent_len):
     x0 = torch.randint(0, V, (8, L), generator=gen(1))
-    model = ladd_model("co-ladd", pool=pool, latent_len=latent_len)
+    model = ladd_model("co-ladd", pool=pool, latent_len=latent_len, normalize="unit")
     y, extra, _ = model.channel.encode(x0, None)
     assert y.shape == (8, latent_len, D) and extra is None
     torch.testing.assert_close(y.norm(dim=-1), torch.ones(8, latent_len))
-    raw = ladd_model("co-ladd", pool=pool, latent_len=latent_len, normalize=False)  # the same weights
+    raw = ladd_model("co-ladd", pool=pool, latent_len=latent_len, normalize="none")  # the same weights
     y_raw, _, _ = raw.channel.encode(x0, None)
     assert not torch.allclose(y_raw.norm(dim=-1), torch.ones(8, latent_len), atol=1e-2)
     torch.testing.assert_close(y, y_raw / y_raw.norm(dim=-1, keepdim=True))
     torch.testing.assert_close(unit_normalize(y_raw), y)
+
+
+def test_the_auto_latent_schedule_is_the_authors():
+    """``ladd.schedule=auto``: their sqrt for Co-LADD's Gaussian latent, α_y = 1 − t² for Di-LADD's codes."""
+    assert isinstance(ladd_model("co-ladd").channel.schedule, LADDSqrtSchedule)
+    t = torch.tensor([0.0, 0.3, 0.9], dtype=torch.float64)
+    torch.testing.assert_close(ladd_model("di-ladd").channel.schedule.alpha(t), 1 - t**2)
 
 
 def test_di_ladd_codes_round_trip_through_the_codebook():
@@ -100,9 +105,45 @@ def test_ddim_with_the_true_y0_keeps_the_forward_marginal(eta):
 
 
 def test_co_ladd_reverse_to_zero_returns_the_normalized_prediction():
-    ch = ladd_model("co-ladd").channel
     y, head = torch.randn(3, 1, D), torch.randn(3, 1, D)
-    torch.testing.assert_close(ch.reverse(y, head, 0.25, 0.0, gen(0)), unit_normalize(head))
+    unit = ladd_model("co-ladd", normalize="unit").channel
+    torch.testing.assert_close(unit.reverse(y, head, 0.25, 0.0, gen(0)), unit_normalize(head))
+    free = ladd_model("co-ladd").channel  # the default: no normalization, the prediction itself
+    assert free.normalize == "none"
+    torch.testing.assert_close(free.reverse(y, head, 0.25, 0.0, gen(0)), head)
+
+
+def test_project_latent_sets_each_latent_vectors_norm():
+    y = torch.randn(5, 3, D, generator=gen(0)) * torch.tensor([0.1, 1.0, 7.0]).view(1, 3, 1)
+    assert torch.equal(project_latent(y, "none"), y)
+    torch.testing.assert_close(project_latent(y, "unit").norm(dim=-1), torch.ones(5, 3))
+    torch.testing.assert_close(project_latent(y, "unit", radius=4.0).norm(dim=-1), torch.ones(5, 3))  # R unused
+    on_radius = project_latent(y, "radius", radius=4.0)
+    torch.testing.assert_close(on_radius.norm(dim=-1), torch.full((5, 3), 4.0))
+    torch.testing.assert_close(on_radius, 4.0 * y / y.norm(dim=-1, keepdim=True))  # the direction is kept
+
+
+def test_co_ladd_with_a_radius_encodes_and_predicts_on_that_sphere():
+    radius = 3.0
+    ch = ladd_model("co-ladd", pool="mean", latent_len=2, normalize="radius", radius=radius).channel
+    y, _, _ = ch.encode(torch.randint(0, V, (6, L), generator=gen(1)), None)
+    torch.testing.assert_close(y.norm(dim=-1), torch.full((6, 2), radius))
+    head = torch.randn(6, 2, D, generator=gen(2))
+    y_t = torch.randn(6, 2, D, generator=gen(3))
+    expected = radius * head / head.norm(dim=-1, keepdim=True)
+    torch.testing.assert_close(ch.reverse(y_t, head, 0.25, 0.0, gen(0)), expected)
+
+
+def test_latent_regression_loss_mean_and_sum_over_the_width():
+    """Eq 72 per sequence: squared error averaged over the L′ positions, and over (mean) or summed along d′."""
+    y0_hat, y0 = torch.randn(4, 3, D, generator=gen(0)), torch.randn(4, 3, D, generator=gen(1))
+    weight = torch.tensor([1.0, 2.0, 0.5, 0.0])
+    by_hand = torch.tensor(
+        [weight[i] * sum(float(((y0_hat[i, j] - y0[i, j]) ** 2).sum()) for j in range(3)) / 3 for i in range(4)]
+    )
+    summed = latent_regression_loss(y0_hat, y0, weight, reduce="sum")
+    torch.testing.assert_close(summed, by_hand)
+    torch.testing.assert_close(latent_regression_loss(y0_hat, y0, weight), by_hand / D)  # "mean" is the default
 
 
 # -- training inputs ---------------------------------------------------------------------------------------
@@ -122,11 +163,20 @@ def test_latent_time_coupled_independent_and_at_evaluation():
     inputs = independent.channel.train_input(independent.network, x0, x_t, t, gen(3))
     assert not torch.allclose(inputs.latent_t, t)
     assert ((inputs.latent_t >= 1e-3) & (inputs.latent_t <= 1.0)).all()
-    for model in (coupled, independent):
-        model.eval()
-        model.channel.set_sampling(lag=0.25)
-        inputs = model.channel.train_input(model.network, x0, x_t, t, gen(3))
-        torch.testing.assert_close(inputs.latent_t, 0.75 * t)
+    # evaluation: the coupled model follows the inference lag, t_y = (1 − λ)·t ...
+    coupled.eval()
+    coupled.channel.set_sampling(lag=0.25)
+    inputs = coupled.channel.train_input(coupled.network, x0, x_t, t, gen(3))
+    torch.testing.assert_close(inputs.latent_t, 0.75 * t)
+    # ... the independent one draws t_y as in training, whatever the lag (its recon is its training loss)
+    independent.eval()
+    drawn = []
+    for lag in (0.0, 0.25, 1.0):
+        independent.channel.set_sampling(lag=lag)
+        drawn.append(independent.channel.train_input(independent.network, x0, x_t, t, gen(3)).latent_t)
+    assert torch.equal(drawn[0], drawn[1]) and torch.equal(drawn[0], drawn[2])
+    assert not torch.allclose(drawn[0], t) and not torch.allclose(drawn[0], 0.75 * t)
+    assert ((drawn[0] >= 1e-3) & (drawn[0] <= 1.0)).all()
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -150,10 +200,12 @@ def test_sequential_training_rows_see_the_clean_latent(method):
     assert abs(zero.float().mean().item() - 0.5) < 4 * math.sqrt(0.25 / n)
 
 
-def test_latent_dropout_feeds_noised_zeros():
-    """p_cf: a dropped row's latent is a_t·0 + b_t·ε — independent of the data, mean 0, variance b_t²."""
-    n, t = 2000, torch.full((2000,), 0.05)
-    model = ladd_model("co-ladd", stage=1, p_cf=0.999, independent_t=False, p_seq=0.0).train()
+@pytest.mark.parametrize("method", METHODS)
+def test_latent_dropout_feeds_the_exact_null_latent(method):
+    """p_cf (Eq 76): a dropped row reads the null latent itself, never noised (zeros for Co-LADD, every code
+    masked for Di-LADD), so the data never reaches it; kept rows read their own data's latent."""
+    n, t = 64, torch.full((64,), 0.05)
+    model = ladd_model(method, stage=1, p_cf=0.5, independent_t=False, p_seq=0.0).train()
     ch = model.channel
     x0a = torch.randint(0, V, (n, L), generator=gen(1))
     x0b = torch.randint(0, V, (n, L), generator=gen(2))
@@ -161,28 +213,20 @@ def test_latent_dropout_feeds_noised_zeros():
         a = ch.train_input(model.network, x0a, x0a, t, gen(3))
         b = ch.train_input(model.network, x0b, x0b, t, gen(3))
     dropped = a.context["dropped"]
-    assert torch.equal(dropped, b.context["dropped"]) and dropped.float().mean() > 0.99
-    assert not torch.allclose(a.context["y0"], b.context["y0"])
-    torch.testing.assert_close(a.latent[dropped], b.latent[dropped])  # the data never reaches a dropped row
-    b_t = ch.schedule.noise(t[:1]).item()
-    a_t = ch.schedule.signal(t[:1]).item()
-    z = a.latent[dropped] / b_t
-    assert abs(z.mean().item()) < 5 / math.sqrt(z.numel())
-    assert z.var().item() == pytest.approx(1.0, abs=5 * math.sqrt(2 / z.numel()))
-    along_y0 = (a.latent * a.context["y0"]).sum(dim=-1).squeeze(-1)[dropped]
-    assert abs(along_y0.mean().item()) < 5 * b_t / math.sqrt(along_y0.numel())
-    # without dropout the same statistic sees the signal a_t·‖y_0‖² = a_t
-    kept = ladd_model("co-ladd", stage=1, p_cf=0.0, independent_t=False, p_seq=0.0).train()
-    with torch.no_grad():
-        c = kept.channel.train_input(kept.network, x0a, x0a, t, gen(3))
-    assert not c.context["dropped"].any()
-    along_y0 = (c.latent * c.context["y0"]).sum(dim=-1).squeeze(-1)
-    assert along_y0.mean().item() == pytest.approx(a_t, abs=5 * b_t / math.sqrt(n))
+    assert torch.equal(dropped, b.context["dropped"]) and 0 < int(dropped.sum()) < n
+    if method == "co-ladd":
+        null, null_y = torch.zeros(D), torch.zeros(int(dropped.sum()), 1, D)
+    else:
+        null, null_y = ch.mask_embedding.detach(), torch.full((int(dropped.sum()), 1), K)
+    for inputs in (a, b):
+        assert torch.equal(inputs.context["y_t"][dropped], null_y)
+        assert torch.equal(inputs.latent[dropped], null.expand(int(dropped.sum()), 1, D))
+    assert not torch.allclose(a.latent[~dropped], b.latent[~dropped])  # the data reaches the kept rows
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_dropped_rows_are_left_out_of_the_latent_losses(method):
-    model = ladd_model(method, p_cf=0.5).train()
+    model = ladd_model(method, p_cf=0.5, p_seq=0.0).train()
     ch = model.channel
     x0 = torch.randint(0, V, (8, L), generator=gen(1))
     x_t, t = masked(x0, 0.5, 2), torch.full((8,), 0.5)
@@ -203,6 +247,32 @@ def test_dropped_rows_are_left_out_of_the_latent_losses(method):
     loss.backward()
     assert head.grad[0::2].abs().sum() == 0
     assert (head.grad[1::2].abs().flatten(1).sum(dim=1) > 0).all()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_sequential_rows_are_left_out_of_the_joint_latent_loss(method):
+    """A row trained at t_y = 0 reads y_0 itself: the joint head would only learn to copy its input, so such a
+    row trains the latent-only denoiser (the prior term) alone."""
+    model = ladd_model(method, p_cf=0.0, p_seq=0.0).train()
+    ch = model.channel
+    x0 = torch.randint(0, V, (8, L), generator=gen(1))
+    x_t, t = masked(x0, 0.5, 2), torch.full((8,), 0.5)
+    inputs = ch.train_input(model.network, x0, x_t, t, gen(3))
+    if method == "di-ladd":  # the masked code loss only sees masked latent positions: mask them all
+        inputs.context["y_t"] = torch.full_like(inputs.context["y_t"], K)
+    width = D if method == "co-ladd" else K + 1
+    head = torch.randn(8, 1, width, requires_grad=True)
+    inputs.context["t_y"] = torch.tensor([0.0, 0.5] * 4)
+    ch.extra_loss(model.network, inputs, None, x0, x_t, t, "elbo", head, gen(4)).backward()
+    assert head.grad[0::2].abs().sum() == 0
+    assert (head.grad[1::2].abs().flatten(1).sum(dim=1) > 0).all()
+    head.grad = None
+    ch.prior.zero_grad()
+    inputs.context["t_y"] = torch.zeros(8)  # every row sequential (p_seq = 1): no joint term at all
+    loss = ch.extra_loss(model.network, inputs, None, x0, x_t, t, "elbo", head, gen(4))
+    loss.backward()
+    assert loss.item() > 0 and head.grad.abs().sum() == 0
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in ch.prior.parameters())
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -247,7 +317,7 @@ def under(keys, prefix):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_stage_2_freezes_the_encoder_and_trains_the_latent_denoisers(method):
-    model = ladd_model(method, stage=2, lambda_y=2.0)
+    model = ladd_model(method, stage=2, lambda_y=2.0, p_seq=0.0)  # every row trains the joint latent head
     assert model.channel.lambda_y == 2.0
     assert not any(p.requires_grad for p in model.channel.encoder.parameters())
     changed = one_step(model)
@@ -268,45 +338,3 @@ def test_stage_1_trains_the_encoder_and_leaves_the_latent_denoisers_alone(method
     assert "network.heads.x.weight" in changed
     if method == "di-ladd":
         assert "channel.vq._codebook.embed" in changed  # the EMA codebook follows the encoder
-
-
-# -- the latent encoder's pooling --------------------------------------------------------------------------
-def encoder_states(encoder, x0):
-    """Per-token hidden states [B, L, H] that the encoder pools (the output of its final norm)."""
-    states = []
-    handle = encoder.norm.register_forward_hook(lambda module, inputs, output: states.append(output))
-    out = encoder(x0)
-    handle.remove()
-    return states[0], out
-
-
-def test_latent_encoder_pooling():
-    shape = model_shape("xxs")
-    x0 = torch.randint(0, V, (5, L), generator=gen(0))
-    torch.manual_seed(0)
-    mean = LatentEncoder(V, L, 3, D, shape, "mean")  # 16 tokens into 3 uneven chunks
-    h, out = encoder_states(mean, x0)
-    assert out.shape == (5, 3, D)
-    pooled = F.adaptive_avg_pool1d(h.transpose(1, 2), 3).transpose(1, 2)
-    torch.testing.assert_close(out, mean.proj(pooled))
-    torch.testing.assert_close(out[:, 0], mean.proj(h[:, :6].mean(dim=1)))  # chunk 0 = tokens 0..5
-    none = LatentEncoder(V, L, L, D, shape, "none")
-    none.load_state_dict(mean.state_dict())  # same weights: the pooling is the only difference
-    per_token = none(x0)
-    assert per_token.shape == (5, L, D)
-    torch.testing.assert_close(out, F.adaptive_avg_pool1d(per_token.transpose(1, 2), 3).transpose(1, 2))
-    patch = LatentEncoder(V, L, 4, D, shape, "patch")
-    h, out = encoder_states(patch, x0)
-    assert out.shape == (5, 4, D) and patch.proj.in_features == 4 * shape["hidden_size"]
-    torch.testing.assert_close(out, patch.proj(h.reshape(5, 4, 4 * shape["hidden_size"])))
-    last = LatentEncoder(V, L, 2, D, shape, "last")  # the paper's readout: the rightmost L′ states
-    h, out = encoder_states(last, x0)
-    assert out.shape == (5, 2, D)
-    torch.testing.assert_close(out, last.proj(h[:, -2:]))
-    with pytest.raises(ValueError, match="latent_len == seq_len"):
-        LatentEncoder(V, L, 4, D, shape, "none")
-    with pytest.raises(ValueError, match="divisible"):
-        LatentEncoder(V, L, 3, D, shape, "patch")
-    blank = torch.zeros(5, L, dtype=torch.bool)
-    blank[:, 2] = True
-    assert not torch.allclose(mean(x0, blank), mean(x0))  # blanked positions change the latent

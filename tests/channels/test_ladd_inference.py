@@ -16,7 +16,7 @@ from augdiff.sampling import AncestralSampler
 # -- inference schedules -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", METHODS)
 def test_sequential_inference_resolves_the_latent_without_reading_the_tokens(method):
-    model = ladd_model(method)
+    model = ladd_model(method, normalize="unit")  # Co-LADD: the last latent step lands on the unit sphere
     model.channel.set_sampling(lag=1.0, latent_steps=5)
     network_calls, prior_calls = spy(model.network), spy(model.channel.prior)
     all_masked = torch.full((6, L), V)
@@ -105,6 +105,8 @@ def test_guidance_evaluates_both_rows_in_one_network_call(method):
     assert len(calls) == 1 and calls[0][1]["latent"].shape[0] == 6
     assert log_p.shape == (3, L, V)
     torch.testing.assert_close(log_p.exp().sum(dim=-1), torch.ones(3, L))
+    null = torch.zeros(3, 1, D) if method == "co-ladd" else model.channel.mask_embedding.detach().expand(3, 1, D)
+    assert torch.equal(state.null, null)  # the unconditional row reads the exact null latent, as in training
     t_y = torch.full((3,), state.t_y)
     with torch.no_grad():
         cond = model.network(x_t, t, latent=model.channel.latent_input(state.y), latent_t=t_y)[0]
@@ -124,3 +126,22 @@ def test_sampling_a_stage_1_model_is_refused(method):
     model = ladd_model(method, stage=1)
     with pytest.raises(AugdiffError, match="stage 2"):
         AncestralSampler(model, model.schedule).sample(2, L, 4, generator=gen(0))
+
+
+# -- recon at evaluation -----------------------------------------------------------------------------------
+def test_recon_of_an_independent_time_model_does_not_depend_on_the_lag():
+    """A model trained with independent t_x, t_y reports its training loss (t_y drawn) for every λ (LADD
+    Table 1's Di-LADD rows); a coupled model's recon reads the latent at t_y = (1 − λ)·t."""
+    x0 = torch.randint(0, V, (16, L), generator=gen(1))
+    t = torch.linspace(0.1, 0.9, 16)
+
+    def recon(model, lag):
+        model.channel.set_sampling(lag=lag)
+        with torch.no_grad():
+            return model.loss(x0, t, gen(5)).nll.item()
+
+    independent = ladd_model("di-ladd", independent_t=True)
+    assert not independent.training
+    assert recon(independent, 0.0) == recon(independent, 0.5) == recon(independent, 1.0)
+    coupled = ladd_model("di-ladd", independent_t=False)
+    assert recon(coupled, 0.0) != recon(coupled, 1.0)

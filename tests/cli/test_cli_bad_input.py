@@ -158,3 +158,16 @@ def test_eval_data_of_another_kind_or_vocabulary(tmp_path, capsys):
     other.write_text("xyz! " * 400)
     fails_cleanly(["eval", str(run), "--data", f"text:{other}"], capsys, "not in the model's vocabulary")
     fails_cleanly(["sample", str(run), "--out", str(tmp_path / "s.txt"), "--prefix", "XY"], capsys, "--prefix:")
+
+
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["--changes", "9"], "--changes 9: choose among 1, 2, 3, 4, 5, 6, 7, 8"),
+        (["--changes", "one"], "--changes one: give comma-separated numbers"),
+        (["--methods", "mdlm"], "takes --changes, not --methods"),
+    ],
+)
+def test_sawtooth_ablation_refuses_bad_changes(tmp_path, capsys, extra, match):
+    out = tmp_path / "ablation"
+    fails_cleanly(["run", "sawtooth-ablation", "--out", str(out), *extra], capsys, match, out)

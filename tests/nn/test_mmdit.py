@@ -1,17 +1,20 @@
-"""LADD's MM-DiT joint denoiser: shapes, cross-stream attention, per-stream weights, time conditioning."""
+"""LADD's MM-DiT joint denoiser: shapes, cross-stream attention, per-stream weights, time conditioning, the latent
+input embedding and the latent stream's rotary positions."""
 
 import pytest
 import torch
+from torch import nn
 
 from augdiff.config import build_config
 from augdiff.methods import build_model
+from augdiff.nn.layers import Rotary
 from augdiff.nn.mmdit import MMDiT, MMDiTConfig
 
 V, L, LY, DY = 5, 12, 3, 8  # vocabulary (mask included), tokens, latent positions, latent width
 
 
-def tiny(latent_out=DY, **kw) -> MMDiT:
-    cfg = MMDiTConfig(vocab_size=V, latent_len=LY, latent_in=DY, latent_out=latent_out, n_layers=2, **kw)
+def tiny(latent_out=DY, n_layers=2, **kw) -> MMDiT:
+    cfg = MMDiTConfig(vocab_size=V, latent_len=LY, latent_in=DY, latent_out=latent_out, n_layers=n_layers, **kw)
     return MMDiT(cfg)
 
 
@@ -117,3 +120,81 @@ def test_flops_sequence_length_counts_both_streams():
     net = tiny()
     assert net.flops_seq_len(L) == L + LY
     assert net.flops_seq_len(100) == 100 + LY
+
+
+# -- the latent input embedding ----------------------------------------------------------------------------
+def test_the_latent_embedding_is_the_authors_mlp_or_one_linear():
+    net = tiny()  # the default: Linear(d′, 4D) → SiLU → Linear(4D, D)
+    d = net.cfg.hidden_size
+    mlp = net.latent_embed
+    assert [type(m) for m in mlp] == [nn.Linear, nn.SiLU, nn.Linear]
+    assert (mlp[0].in_features, mlp[0].out_features, mlp[2].in_features, mlp[2].out_features) == (DY, 4 * d, 4 * d, d)
+    linear = tiny(latent_embed="linear").latent_embed
+    assert isinstance(linear, nn.Linear) and (linear.in_features, linear.out_features) == (DY, d)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_only_the_mlp_embedding_lets_the_tokens_read_the_latents_norm(kind):
+    """With one block the tokens read the latent only through the first LayerNorm of the latent stream: a
+    Linear without bias is undone by it (y and 3y give the same token logits); the MLP's SiLU is not linear, so
+    its embedding of 3y is not 3× that of y, and the tokens see the norm."""
+    net = randomize(tiny(n_layers=1, latent_embed=kind))
+    with torch.no_grad():
+        for m in net.latent_embed.modules():
+            if isinstance(m, nn.Linear):
+                m.bias.zero_()
+    x, t, y, t_y = inputs()
+    y = 10 * y  # an embedding variance far above the LayerNorm's ε, which alone would tell the scales apart
+    with torch.no_grad():
+        logits, _ = net(x, t, latent=y, latent_t=t_y)
+        logits_3y, _ = net(x, t, latent=3 * y, latent_t=t_y)
+        homogeneous = torch.allclose(net.latent_embed(3 * y), 3 * net.latent_embed(y), atol=1e-5)
+    assert homogeneous is (kind == "linear")
+    if kind == "linear":
+        torch.testing.assert_close(logits_3y, logits, atol=1e-5, rtol=1e-5)
+    else:
+        assert (logits_3y - logits).abs().max() > 1e-2
+
+
+def test_a_linear_embedding_with_bias_still_sees_the_norm():
+    """The bias shifts W·y before the LayerNorm, so LN(3W·y + b) ≠ LN(W·y + b): the scale is not lost exactly,
+    only seen through the ratio of the latent to a fixed offset."""
+    net = randomize(tiny(n_layers=1, latent_embed="linear"))
+    assert net.latent_embed.bias.abs().sum() > 0
+    x, t, y, t_y = inputs()
+    with torch.no_grad():
+        logits, _ = net(x, t, latent=y, latent_t=t_y)
+        logits_3y, _ = net(x, t, latent=3 * y, latent_t=t_y)
+    assert not torch.allclose(logits_3y, logits, atol=1e-4)
+
+
+# -- rotary positions of the latent stream -----------------------------------------------------------------
+@pytest.mark.parametrize("kind,first", [("after", L), ("restart", 0)])
+def test_latent_rotary_positions(kind, first):
+    """``after``: latent j sits at position L + j (the authors' code); ``restart``: at j, beside token j."""
+    net = tiny(latent_positions=kind)
+    rope = net._rope(L, LY, torch.device("cpu"))
+    cos, sin = Rotary(net.cfg.hidden_size // net.cfg.n_heads)(L + LY, torch.device("cpu"))
+    assert torch.equal(rope["x"][0], cos[:L]) and torch.equal(rope["x"][1], sin[:L])
+    assert torch.equal(rope["y"][0], cos[first : first + LY]) and torch.equal(rope["y"][1], sin[first : first + LY])
+
+
+def test_latent_positions_change_the_output_for_the_same_weights():
+    after = randomize(tiny(latent_positions="after"))
+    restart = tiny(latent_positions="restart")
+    restart.load_state_dict(after.state_dict())
+    x, t, y, t_y = inputs()
+    with torch.no_grad():
+        a, b = after(x, t, latent=y, latent_t=t_y), restart(x, t, latent=y, latent_t=t_y)
+    assert not torch.allclose(a[0], b[0], atol=1e-4) and not torch.allclose(a[1], b[1], atol=1e-4)
+
+
+def test_config_keys_choose_the_latent_embedding_and_positions():
+    def network(**ladd):
+        cfg = build_config({"method": "co-ladd", "model_size": "xxs", "ladd": {"latent_dim": DY, **ladd}})
+        return build_model(cfg, 3).network
+
+    default = network()
+    assert isinstance(default.latent_embed, nn.Sequential) and default.cfg.latent_positions == "after"
+    former = network(latent_embed="linear", latent_positions="restart")
+    assert isinstance(former.latent_embed, nn.Linear) and former.cfg.latent_positions == "restart"

@@ -1,9 +1,10 @@
 r"""Co-LADD: a continuous latent with Gaussian VP diffusion and y_0-prediction (LADD §3, App. B.1, C.1).
 
-:math:`y_0 = E_\phi(x_0)/\|E_\phi(x_0)\|` per latent vector (Eq 75, against latent blow-up), optionally plus
-fixed encoder noise σε; :math:`y_t = a_t y_0 + b_t\varepsilon` with a VP schedule (VP-sqrt by default);
-the latent head predicts :math:`\hat y_0` and is trained by the regression of Eq 72; sampling moves y by DDIM
-with stochasticity η (Eq 39–41).
+:math:`y_0 = E_\phi(x_0)`, left free (the authors' sawtooth code), on the unit sphere per latent vector (Eq 75,
+against latent blow-up) or on a sphere of radius R, optionally plus fixed encoder noise σε;
+:math:`y_t = a_t y_0 + b_t\varepsilon` with a VP schedule (the authors' sqrt by default); the latent head
+predicts :math:`\hat y_0` and is trained by the regression of Eq 72; sampling moves y by DDIM with
+stochasticity η (Eq 39–41).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from augdiff.channels.ladd import LADDChannel
 from augdiff.processes.gaussian import continuous_kl_weight, ddim_step, gaussian_forward
 from augdiff.schedules.gaussian import GaussianSchedule
 
-__all__ = ["CoLADDChannel", "unit_normalize", "latent_regression_loss"]
+__all__ = ["CoLADDChannel", "unit_normalize", "project_latent", "latent_regression_loss", "NORMALIZATIONS"]
+
+NORMALIZATIONS = ("none", "unit", "radius")
 
 
 def unit_normalize(y: Tensor, eps: float = 1e-6) -> Tensor:
@@ -24,11 +27,23 @@ def unit_normalize(y: Tensor, eps: float = 1e-6) -> Tensor:
     return F.normalize(y, dim=-1, eps=eps)
 
 
-def latent_regression_loss(y0_hat: Tensor, y0: Tensor, weight: Tensor) -> Tensor:
-    r"""LADD Eq 72 (with Eq 35–36): :math:`w(t)\,\|\hat y_0 - y_0\|^2` summed over the width, averaged over the
-    L′ latent positions; per sequence ``[B]``. ``weight`` is 1 (constant, the paper's default) or the ELBO
-    weight :math:`-\tfrac12\mathrm{SNR}'(t)`."""
-    return weight * ((y0_hat.float() - y0.float()) ** 2).sum(dim=-1).mean(dim=-1)
+def project_latent(y: Tensor, normalize: str, radius: float = 1.0) -> Tensor:
+    r"""The latent's normalization: ``none`` (the authors' sawtooth config, ``normalize_embeddings: false``),
+    ``unit`` (Eq 75) or ``radius``: :math:`R\, y/\|y\|` per latent vector, a middle ground whose per-coordinate
+    scale :math:`R/\sqrt{d'}` sets the latent's signal against unit-variance noise."""
+    if normalize == "none":
+        return y
+    return unit_normalize(y) * (radius if normalize == "radius" else 1.0)
+
+
+def latent_regression_loss(y0_hat: Tensor, y0: Tensor, weight: Tensor, reduce: str = "mean") -> Tensor:
+    r"""LADD Eq 72 (with Eq 35–36): :math:`w(t)\,\|\hat y_0 - y_0\|^2`, per sequence ``[B]``, averaged over the
+    L′ latent positions. ``reduce="mean"`` averages over the width d′ (the authors' code: ``mse(...).mean()``),
+    ``"sum"`` sums it (Eq 72 as written: d′ times heavier). ``weight`` is 1 (constant, the paper's default) or
+    the ELBO weight :math:`-\tfrac12\mathrm{SNR}'(t)`."""
+    sq = (y0_hat.float() - y0.float()) ** 2
+    per_vector = sq.mean(dim=-1) if reduce == "mean" else sq.sum(dim=-1)
+    return weight * per_vector.mean(dim=-1)
 
 
 class CoLADDChannel(LADDChannel):
@@ -42,25 +57,32 @@ class CoLADDChannel(LADDChannel):
         prior: nn.Module,
         schedule: GaussianSchedule,
         *,
-        normalize: bool = True,
+        normalize: str = "none",
+        radius: float = 1.0,
+        latent_mse: str = "mean",
         encoder_noise: float = 0.0,
         **kwargs: object,
     ) -> None:
         super().__init__(encoder, prior, **kwargs)  # type: ignore[arg-type]
+        assert normalize in NORMALIZATIONS, f"normalize={normalize!r}"
+        assert latent_mse in ("mean", "sum"), f"latent_mse={latent_mse!r}"
         self.schedule = schedule
-        self.normalize = normalize
+        self.normalize, self.radius = normalize, radius
+        self.latent_mse = latent_mse
         self.encoder_noise = encoder_noise
 
     def encode(self, x0: Tensor, blank: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        y = self.encoder(x0, blank) if blank is not None else self.encoder(x0)
-        if self.normalize:
-            y = unit_normalize(y)
+        y = project_latent(self.encoder(x0, blank) if blank is not None else self.encoder(x0), *self._norm)
         if self.encoder_noise > 0:
             y = y + self.encoder_noise * torch.randn_like(y)
         return y.float(), None, None
 
+    @property
+    def _norm(self) -> tuple[str, float]:
+        return self.normalize, self.radius
+
     def null_latent(self, y0: Tensor) -> Tensor:
-        """The zero vector: off the unit sphere, so the denoiser can tell it from every real latent."""
+        """The zero vector (the authors' null): off the sphere when latents are normalized, and fed un-noised."""
         return torch.zeros_like(y0)
 
     def noise(self, y0: Tensor, t_y: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -78,7 +100,7 @@ class CoLADDChannel(LADDChannel):
             weight = continuous_kl_weight(t_y.clamp_min(1e-3), self.schedule).float()
         else:
             weight = torch.ones_like(t_y, dtype=torch.float32)
-        return latent_regression_loss(head, y0, weight)
+        return latent_regression_loss(head, y0, weight, self.latent_mse)
 
     def terminal(self, batch: int, device: torch.device, generator: torch.Generator | None) -> Tensor:
         shape = (batch, self.prior.latent_len, self.latent_dim)
@@ -90,7 +112,7 @@ class CoLADDChannel(LADDChannel):
 
     def reverse(self, y: Tensor, head: Tensor, t: float, s: float, generator: torch.Generator | None) -> Tensor:
         """DDIM (Eq 39–41) towards ŷ_0, projected on the sphere when latents are normalized."""
-        y0_hat = unit_normalize(head.float()) if self.normalize else head.float()
+        y0_hat = project_latent(head.float(), *self._norm)
         if s <= 0.0:
             return y0_hat
         noise = torch.randn(y.shape, device=y.device, dtype=y.dtype, generator=generator)

@@ -138,9 +138,12 @@ class LADDChannel(LatentChannel):
     def _latent_time(self, t: Tensor, generator: torch.Generator | None) -> Tensor:
         """t_y per sequence. Training mixes the two conditionings of LADD Eq 12: with probability p_seq the
         sequential one (the clean latent, t_y = 0), otherwise the joint one (t_y = t, or an independent draw).
-        Evaluation follows the inference mode: t_y = (1 − λ)·t."""
-        if not self.training:
+        Evaluation follows the inference mode, t_y = (1 − λ)·t, except for a model trained with independent
+        times, whose recon is its training loss: t_y drawn independently (LADD Table 1's Di-LADD rows)."""
+        if not self.training and not self.independent_t:
             return (1.0 - self.lag) * t
+        if not self.training:
+            return torch.rand(t.shape, device=t.device, generator=generator).clamp_min(1e-3)
         t_y = torch.rand(t.shape, device=t.device, generator=generator).clamp_min(1e-3) if self.independent_t else t
         if self.p_seq > 0:
             clean = torch.rand(t.shape, device=t.device, generator=generator) < self.p_seq
@@ -153,13 +156,12 @@ class LADDChannel(LatentChannel):
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage == 1):
             y0, encoder_loss, clean = self.encode(x0, self._blank(x_t, generator))
         b = x0.shape[0]
-        dropped = torch.zeros(b, dtype=torch.bool, device=x0.device)
-        y_in = y0
-        if self.training and self.p_cf > 0:
-            dropped = torch.rand(b, device=x0.device, generator=generator) < self.p_cf
-            y_in = torch.where(dropped.view(-1, *[1] * (y0.dim() - 1)), self.null_latent(y0), y0)
         t_y = self._latent_time(t, generator)
-        y_t = self.noise(y_in, t_y, generator)
+        y_t = self.noise(y0, t_y, generator)
+        dropped = torch.zeros(b, dtype=torch.bool, device=x0.device)
+        if self.training and self.p_cf > 0:  # Eq 76: the null latent enters as it is, never noised (authors' code)
+            dropped = torch.rand(b, device=x0.device, generator=generator) < self.p_cf
+            y_t = torch.where(dropped.view(-1, *[1] * (y0.dim() - 1)), self.null_latent(y0), y_t)
         context = {"y0": y0, "y_t": y_t, "t_y": t_y, "encoder_loss": encoder_loss, "dropped": dropped}
         return ChannelInput(latent=self.latent_input(y_t, clean), latent_t=t_y, context=context)
 
@@ -179,7 +181,10 @@ class LADDChannel(LatentChannel):
 
         :math:`L_y^{\text{prior}}` trains the latent-only denoiser of sequential inference on the same clean
         latents. Rows whose latent was dropped (p_cf) are left out of both latent terms: they exist to teach the
-        token denoiser the unconditional case, and the prior must not learn to emit the null latent.
+        token denoiser the unconditional case, and the prior must not learn to emit the null latent. Rows
+        trained in the sequential conditioning (t_y = 0: the latent is y_0 itself) are left out of the joint
+        term, which would only teach the head to copy its input; with ``p_seq = 1`` (the authors' sequential
+        model) the latent is learned by the latent-only denoiser alone.
         """
         ctx = inputs.context
         total = ctx["encoder_loss"] if ctx["encoder_loss"] is not None and self.stage == 1 else None
@@ -188,7 +193,8 @@ class LADDChannel(LatentChannel):
         y0, t_y = ctx["y0"], ctx["t_y"]
         keep = (~ctx["dropped"]).float()
         n_keep = keep.sum().clamp_min(1.0)
-        joint = (self.latent_loss(head, y0, ctx["y_t"], t_y) * keep).sum() / n_keep
+        noisy = keep * (t_y > 0).float()
+        joint = (self.latent_loss(head, y0, ctx["y_t"], t_y.clamp_min(1e-3)) * noisy).sum() / noisy.sum().clamp_min(1.0)
         t_p = torch.rand(t_y.shape, device=t_y.device, generator=generator).clamp_min(1e-3)
         y_p = self.noise(y0, t_p, generator)
         prior = (self.latent_loss(self.prior(self.latent_input(y_p), t_p), y0, y_p, t_p) * keep).sum() / n_keep
@@ -231,9 +237,7 @@ class LADDChannel(LatentChannel):
     def _null_input(self, y: Tensor, t_y: float, generator: torch.Generator | None) -> Tensor | None:
         if self.guidance == 1.0:
             return None
-        null = self.null_latent(y)
-        t = torch.full((y.shape[0],), t_y, device=y.device)
-        return self.latent_input(self.noise(null, t, generator))
+        return self.latent_input(self.null_latent(y))  # un-noised, as in training (Eq 76)
 
     @torch.no_grad()
     def init_state(self, network: nn.Module, x_T: Tensor, generator: torch.Generator | None) -> LADDState:

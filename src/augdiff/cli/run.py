@@ -13,8 +13,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run an experiment end to end", description=__doc__)
     p.add_argument(
         "experiment",
-        choices=("sawtooth", "text"),
-        help="sawtooth: LADD §5.1 (Table 1, Figure 2); text: AR/MDLM/CADD/LADD on a character corpus (--corpus)",
+        choices=("sawtooth", "sawtooth-ablation", "text"),
+        help="sawtooth: LADD §5.1 (Table 1, Figure 2); sawtooth-ablation: each of the eight changes to the LADD "
+        "authors' settings switched off alone; text: AR/MDLM/CADD/LADD on a character corpus (--corpus)",
     )
     p.add_argument("--corpus", default=None, help="text: a UTF-8 text file, e.g. tinyshakespeare.txt")
     p.add_argument("--out", required=True, help="output directory (runs, results.json, report.md, plots)")
@@ -29,6 +30,9 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="comma-separated methods (default: sawtooth mdlm; text ar,mdlm,cadd,co-ladd,di-ladd)",
     )
+    p.add_argument(
+        "--changes", default=None, help="sawtooth-ablation: comma-separated change numbers 1-8 (default: all)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
@@ -39,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
     methods = tuple(m.strip().lower() for m in (args.methods or default).split(",") if m.strip())
     if not methods:
         raise AugdiffError("--methods is empty (give e.g. --methods mdlm)")
+    if args.experiment == "sawtooth-ablation":
+        return _run_ablation(args)
+    if args.changes is not None:
+        raise AugdiffError("--changes applies to sawtooth-ablation only (drop it)")
     if args.experiment == "text":
         return _run_text(args, methods)
     if args.corpus is not None:
@@ -52,6 +60,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: recon NLL {res['recon_nll']:.4f} (oracle {results['oracle_nll']:.4f}); SWD {swd}")
     print(f"noise floor {results['swd_noise_floor']:.3f}, factorized {results['swd_factorized']:.3f}")
     print(f"report: {out / 'report.md'}  results: {out / 'results.json'}  plot: {out / 'swd_vs_steps.png'}")
+    return 0
+
+
+def _run_ablation(args: argparse.Namespace) -> int:
+    from augdiff.experiments.sawtooth_ablation import run_sawtooth_ablation
+
+    if args.methods is not None or args.corpus is not None:
+        raise AugdiffError("sawtooth-ablation takes --changes, not --methods or --corpus")
+    try:
+        changes = None if args.changes is None else tuple(int(c) for c in args.changes.split(",") if c.strip())
+    except ValueError:
+        raise AugdiffError(f"--changes {args.changes}: give comma-separated numbers, e.g. 1,2,8") from None
+    results = run_sawtooth_ablation(args.out, preset=args.preset, changes=changes, device=args.device, seed=args.seed)
+    for row, res in results["baseline"].items():
+        print(f"baseline {row}: recon {res['recon_nll']:.4f}, SWD T=1 {res['swd']['1']:.3f}")
+    for number, ab in results["ablations"].items():
+        for row, res in ab["rows"].items():
+            print(f"off {number} {row}: recon {res['recon_nll']:.4f}, SWD T=1 {res['swd']['1']:.3f}")
+    print(f"report: {Path(args.out) / 'report.md'}")
     return 0
 
 

@@ -10,7 +10,7 @@ Example:
     (0.001, 0.1, 50)
 """
 
-from augdiff.config.parse import build_config, config_from_dict, config_to_dict, load_yaml
+from augdiff.config.parse import build_config, config_from_dict, config_from_stored, config_to_dict, load_yaml
 from augdiff.config.rules import MAX_VOCAB, MIN_BPE_VOCAB
 from augdiff.config.schema import (
     CADDConfig,
@@ -35,5 +35,6 @@ __all__ = [
     "build_config",
     "config_to_dict",
     "config_from_dict",
+    "config_from_stored",
     "load_yaml",
 ]

@@ -15,7 +15,17 @@ import yaml
 from augdiff.config.schema import TrainConfig
 from augdiff.errors import AugdiffError
 
-__all__ = ["build_config", "config_from_dict", "config_to_dict", "load_yaml"]
+__all__ = ["build_config", "config_from_dict", "config_from_stored", "config_to_dict", "load_yaml"]
+
+# Keys added after runs were saved without them, with the value that reproduces those runs' behaviour.
+_LEGACY_VALUES = {
+    "ladd": {
+        "encoder_readout": "linear",
+        "latent_mse": "sum",
+        "latent_embed": "linear",
+        "latent_positions": "restart",
+    }
+}
 
 
 def _is_section(tp: Any) -> bool:
@@ -79,6 +89,22 @@ def _from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     """Validate a nested mapping (as from YAML) and build the :class:`TrainConfig`."""
     return _from_dict(TrainConfig, data)
+
+
+def config_from_stored(data: dict[str, Any]) -> TrainConfig:
+    """The config saved with a checkpoint: keys it predates take the value it was trained with, and LADD's
+    former boolean ``normalize`` becomes ``unit`` / ``none``."""
+    tree = _deep_copy(data)
+    for section, legacy in _LEGACY_VALUES.items():
+        stored = tree.get(section)
+        if isinstance(stored, dict):
+            for key, value in legacy.items():
+                stored.setdefault(key, value)
+            if isinstance(stored.get("normalize"), bool):
+                stored["normalize"] = "unit" if stored["normalize"] else "none"
+                if stored.get("schedule") == "auto":  # what "auto" meant then
+                    stored["schedule"] = "vp-sqrt" if tree.get("method") == "co-ladd" else "linear"
+    return config_from_dict(tree)
 
 
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:

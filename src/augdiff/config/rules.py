@@ -20,15 +20,30 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "strategy": ("auto", "ddp", "fsdp"),
     "diffusion.schedule": ("linear", "loglinear", "polynomial", "geometric", "cosine"),
     "diffusion.loss_weighting": ("elbo", "constant"),
-    "cadd.schedule": ("flow", "vp-linear", "vp-cosine", "vp-sqrt"),
+    "cadd.schedule": ("flow", "vp-linear", "vp-cosine", "vp-sqrt", "ladd-sqrt"),
     "cadd.fusion": ("add", "concat", "reweight"),
     "cadd.z0_hat": ("hard", "soft"),
     "ladd.stage": (1, 2),
     "ladd.encoder": ("dit", "pretrained"),
     "ladd.encoder_size": ("xxs", "xs", "tiny", "small"),
     "ladd.pool": ("last", "none", "mean", "patch"),
-    "ladd.schedule": ("auto", "vp-sqrt", "vp-linear", "vp-cosine", "linear", "loglinear", "polynomial", "cosine"),
+    "ladd.encoder_readout": ("adaln", "linear"),
+    "ladd.normalize": ("none", "unit", "radius"),
+    "ladd.schedule": (
+        "auto",
+        "ladd-sqrt",
+        "vp-sqrt",
+        "vp-linear",
+        "vp-cosine",
+        "linear",
+        "loglinear",
+        "polynomial",
+        "cosine",
+    ),
     "ladd.latent_weighting": ("constant", "elbo"),
+    "ladd.latent_mse": ("mean", "sum"),
+    "ladd.latent_embed": ("mlp", "linear"),
+    "ladd.latent_positions": ("after", "restart"),
     "ladd.prior": ("auto", "mlp", "dit"),
     "text.packing": ("auto", "wrap", "pad", "none"),
 }
@@ -68,6 +83,8 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ladd.latent_len": (lambda v: v >= 1, _POSITIVE_INT),
     "ladd.latent_dim": (lambda v: v >= 1, _POSITIVE_INT),
     "ladd.encoder_noise": (lambda v: 0.0 <= v < math.inf, "≥ 0"),
+    "ladd.encoder_dropout": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "ladd.radius": (lambda v: 0.0 < v < math.inf, "positive"),
     "ladd.codebook_size": (lambda v: v >= 2, "an integer ≥ 2"),
     "ladd.vq_decay": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
     "ladd.commitment_weight": (lambda v: 0.0 <= v < math.inf, "≥ 0"),
@@ -115,7 +132,7 @@ def validate(cfg: TrainConfig) -> None:
         )
 
 
-_CO_SCHEDULES = ("auto", "vp-sqrt", "vp-linear", "vp-cosine")
+_CO_SCHEDULES = ("auto", "ladd-sqrt", "vp-sqrt", "vp-linear", "vp-cosine")
 
 
 def _validate_ladd(cfg: TrainConfig) -> None:

@@ -58,7 +58,12 @@ class CADDConfig:
 
 @dataclass
 class LADDConfig:
-    """Co-LADD / Di-LADD latent channel (``method: co-ladd | di-ladd``); names follow LADD §3, App. C–E."""
+    """Co-LADD / Di-LADD latent channel (``method: co-ladd | di-ladd``); names follow LADD §3, App. C–E.
+
+    Where the paper and the authors' code (GitHub darioShar/LADD) differ, the default is the code's and the
+    paper's choice is one value away (ARCHITECTURE.md, "LADD: paper and code"): ``normalize`` (code: none,
+    Eq 75: unit), ``schedule`` for Di-LADD (code: polynomial, App. C.3: linear).
+    """
 
     stage: int = 1
     latent_len: int = 1
@@ -67,24 +72,30 @@ class LADDConfig:
     encoder_path: str | None = None
     encoder_size: str = "xxs"
     pool: str = "last"
+    encoder_readout: str = "adaln"
+    encoder_dropout: float = 0.0
     encoder_noise: float = 0.0
-    normalize: bool = True
-    schedule: str = "auto"
+    normalize: str = "none"  # none | unit (Eq 75) | radius (every latent vector of norm ladd.radius)
+    radius: float = 1.0
+    schedule: str = "auto"  # co-ladd: ladd-sqrt; di-ladd: polynomial (α = 1 − t², the authors' code)
     codebook_size: int = 512
-    vq_decay: float = 0.99
-    commitment_weight: float = 0.25
+    vq_decay: float = 0.95
+    commitment_weight: float = 0.1
     dead_code_threshold: float = 2.0
     kmeans_init: bool = True
     lambda_x: float = 1.0
     lambda_y: float = 1.0
     latent_weighting: str = "constant"
+    latent_mse: str = "mean"  # mean | sum over the latent width d′
     p_cf: float = 0.1
     p_drop: float = 0.0
     independent_t: bool = False
-    p_seq: float = 0.5
+    p_seq: float = 0.5  # 0: trained for joint inference only, 1: sequential only (the authors' way), between: both
     prior: str = "auto"
     prior_hidden: int = 128
     prior_layers: int = 3
+    latent_embed: str = "mlp"  # mlp | linear: the MM-DiT's latent input embedding
+    latent_positions: str = "after"  # after (rotary L … L+L′−1) | restart (0 … L′−1)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from augdiff.config import TrainConfig, build_config
 from augdiff.data import SawtoothDataset, seeded_generator
 from augdiff.errors import AugdiffError
 from augdiff.experiments.report import plot_swd, plot_train_curves, write_report
+from augdiff.experiments.sawtooth_ladd import AUTHORS_LADD, AUTHORS_TOP, LADD_RUNS, LADDRun, ladd_runs
 from augdiff.experiments.training import train_or_reuse, train_two_stages
 from augdiff.files import ensure_dir, write_text_atomic
 from augdiff.methods import LADD_METHODS, METHODS
@@ -29,7 +30,7 @@ from augdiff.runs import load_run
 from augdiff.sampling import generate
 from augdiff.train import resolve_device
 
-__all__ = ["SawtoothPreset", "PRESETS", "method_config", "swd_references", "run_sawtooth"]
+__all__ = ["SawtoothPreset", "PRESETS", "method_config", "ladd_rows", "swd_references", "run_sawtooth"]
 
 SAMPLING_STEPS = (1, 2, 4, 8, 16, 32, 64, 128)
 _SWD_SEED = 7  # one set of projection directions for every comparison (common random numbers)
@@ -50,11 +51,12 @@ class SawtoothPreset:
     sample_batch: int
     n_directions: int = 1000
     sampling_steps: tuple[int, ...] = SAMPLING_STEPS
+    weight_decay: float = 0.0
     # LADD's two stages (§3.3): encoder + token denoiser, then frozen encoder + latent denoisers.
     ladd_stage1_steps: int = 0
     ladd_stage2_steps: int = 0
-    # The encoder readout and latent width (the authors': rightmost state, d′ = 32).
-    ladd_pool: str = "last"
+    # The encoder readout and latent width; None keeps the authors' (rightmost state, d′ = 32).
+    ladd_pool: str | None = None
     ladd_latent_dim: int = 32
     # Di-LADD's codebook (the authors': 512 codes with dead-code threshold 2 at batch 2048, 4 uses per code per
     # step). At batch 128, 512 codes get 0.25 uses each, so nearly all are "dead" and re-seeded every step and no
@@ -81,7 +83,7 @@ PRESETS: dict[str, SawtoothPreset] = {
         ladd_latent_dim=8,
         ladd_codebook_size=16,
     ),
-    # ≤ 10 minutes on 2 CPU cores for MDLM (≈4.5 min training, ≈3 min sampling).
+    # ≤ 15 minutes on 2 CPU cores for all four methods; the authors' LADD settings but batch 128, lr 1e-3.
     "quick": SawtoothPreset(
         steps=500,
         batch_size=128,
@@ -92,38 +94,34 @@ PRESETS: dict[str, SawtoothPreset] = {
         valid_sequences=1024,
         time_samples=8,
         sample_batch=600,
-        ladd_stage1_steps=500,
-        ladd_stage2_steps=500,
-        # At this budget the authors' encoder (last state, d′ = 32) leaves Co-LADD at MDLM's level; a linear
-        # patch readout of width 8 learns the shift in time (README, "Co-LADD and Di-LADD on the sawtooth").
-        ladd_pool="patch",
-        ladd_latent_dim=8,
+        sampling_steps=(1, 2, 4, 8, 16, 32, 64),
+        ladd_stage1_steps=300,
+        ladd_stage2_steps=200,
         ladd_codebook_size=16,
     ),
-    # The authors' optimizer settings (AdamW 3e-4, batch 2048, EMA 0.99); their step count is not in the
-    # paper's text, 20k is our choice. Meant for a GPU.
+    # The authors' binsaw configuration (conf/experiments/binsaw): batch 2048, AdamW 3e-4 with weight decay 0.03,
+    # 2500 warm-up steps, EMA 0.99, their model sizes. Their step counts are not in the paper's text nor in their
+    # configs (the trainer's default is 1M steps, stopped by hand); 20k + 20k is our choice. Meant for a GPU.
     "paper": SawtoothPreset(
-        steps=20_000,
+        steps=40_000,
         batch_size=2048,
         lr=3e-4,
-        warmup_steps=1000,
+        warmup_steps=2500,
         ema_decay=0.99,
+        weight_decay=0.03,
         swd_samples=10_000,
         valid_sequences=4096,
         time_samples=16,
         sample_batch=2500,
-        ladd_stage1_steps=10_000,
-        ladd_stage2_steps=10_000,
+        ladd_stage1_steps=20_000,
+        ladd_stage2_steps=20_000,
     ),
 }
 
-# The authors' backbones (LADD App. E.1): MDLM hidden 64 / 4 layers / 4 heads (CADD shares it); LADD's MM-DiT
-# hidden 32 / 4 / 2 with one latent of width 32 (Co-LADD) or one code of 512 (Di-LADD).
+# The authors' backbones (LADD App. E.1 and their conf/model/dit_sizes.yaml): MDLM XS (hidden 64 / 4 layers /
+# 4 heads; CADD shares it); LADD's MM-DiT, encoder and latent denoiser XXS (32 / 4 / 2).
 _MODEL_SIZE = {"mdlm": "xs", "cadd": "xs", "co-ladd": "xxs", "di-ladd": "xxs"}
-_LADD = {"latent_len": 1}
-# LADD's inference modes, reported as ``<method>-joint`` and ``<method>-seq``: the latent's lag λ.
-INFERENCE = {"joint": 0.0, "seq": 1.0}
-LATENT_STEPS = 128  # T_y of sequential inference: the latent-only MLP is cheap next to a token step
+LATENT_STEPS = 128  # T_y of sequential inference (the authors' num_inference_steps_latent for binsaw)
 
 
 def method_config(
@@ -134,41 +132,47 @@ def method_config(
     device: str = "auto",
     stage: int = 1,
     init_from: str | None = None,
+    run: LADDRun | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> TrainConfig:
     """The training config of ``method`` under ``preset`` (token channel: linear schedule, as in LADD App. E).
 
-    LADD methods take their ``stage`` (and the stage-1 run to start stage 2 from) and the paper's constant
-    loss weights (App. E).
+    LADD methods take the authors' binsaw settings (:mod:`augdiff.experiments.sawtooth_ladd`), the training
+    conditioning of ``run`` (default: the method's first run), their ``stage`` (and the stage-1 run to start
+    stage 2 from); ``overrides`` (dotted keys) change any of it, as the ablation does.
     """
     ladd = method in LADD_METHODS
     steps = (preset.ladd_stage1_steps if stage == 1 else preset.ladd_stage2_steps) if ladd else preset.steps
-    extra: dict[str, Any] = {}
+    tree: dict[str, Any] = {
+        "method": method,
+        "data": "sawtooth",
+        "model_size": _MODEL_SIZE[method],
+        "steps": steps,
+        "batch_size": preset.batch_size,
+        "seed": seed,
+        "device": device,
+        "log_every": 25,
+        "ckpt_every": max(100, preset.steps // 4),
+        "optim": {
+            "lr": preset.lr,
+            "warmup_steps": preset.warmup_steps,
+            "ema_decay": preset.ema_decay,
+            "weight_decay": preset.weight_decay,
+        },
+        "diffusion": {"schedule": "linear", "loss_weighting": "elbo"},
+    }
+    flat: dict[str, Any] = {}
     if ladd:
-        lc = {
-            **_LADD,
-            "pool": preset.ladd_pool,
-            "latent_dim": preset.ladd_latent_dim,
-            "stage": stage,
-        }
+        run = run or LADD_RUNS[method][0]
+        lc = {**AUTHORS_LADD[method], **run.ladd, "stage": stage}
+        if preset.ladd_pool is not None:
+            lc.update(pool=preset.ladd_pool, latent_dim=preset.ladd_latent_dim)
         if method == "di-ladd":
             lc["codebook_size"] = preset.ladd_codebook_size
-        extra = {"ladd": lc, "init_from": init_from}
-    return build_config(
-        {
-            **extra,
-            "method": method,
-            "data": "sawtooth",
-            "model_size": _MODEL_SIZE[method],
-            "steps": steps,
-            "batch_size": preset.batch_size,
-            "seed": seed,
-            "device": device,
-            "log_every": 25,
-            "ckpt_every": max(100, preset.steps // 4),
-            "optim": {"lr": preset.lr, "warmup_steps": preset.warmup_steps, "ema_decay": preset.ema_decay},
-            "diffusion": {"schedule": "linear", "loss_weighting": "constant" if ladd else "elbo"},
-        }
-    )
+        tree.update(ladd=lc, init_from=init_from)
+        flat.update(AUTHORS_TOP[method])
+    flat.update(overrides or {})
+    return build_config(tree, [f"{k}={v}" for k, v in flat.items()])
 
 
 def swd_references(data: SawtoothDataset, n: int, n_directions: int = 1000) -> tuple[torch.Tensor, dict[str, float]]:
@@ -198,6 +202,7 @@ def _evaluate(
     device: torch.device,
     seed: int,
     lag: float | None = None,
+    sampling_steps: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
     loaded = load_run(run_dir, device=device)
     if lag is not None:  # LADD: the inference mode also sets the latent time of the recon NLL (t_y = (1−λ) t)
@@ -210,7 +215,7 @@ def _evaluate(
         device=device,
     )
     swd, seconds = {}, {}
-    for steps in preset.sampling_steps:
+    for steps in sampling_steps or preset.sampling_steps:
         start = time.perf_counter()
         samples = generate(
             loaded.model,
@@ -234,6 +239,32 @@ def _evaluate(
         "recon_minus_entropy_stderr": float(gap.std() / gap.numel() ** 0.5),
         "swd": swd,
         "sample_seconds": seconds,
+    }
+
+
+def ladd_rows(
+    run: LADDRun,
+    out: Path,
+    spec: SawtoothPreset,
+    data: SawtoothDataset,
+    reference: torch.Tensor,
+    dev: torch.device,
+    seed: int,
+    device: str,
+    overrides: dict[str, Any] | None = None,
+    sampling_steps: tuple[int, ...] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Train one LADD model in two stages under ``out/<run.name>`` and evaluate each of its rows."""
+
+    def config(stage: int, init: str | None) -> TrainConfig:
+        return method_config(
+            run.method, spec, seed=seed, device=device, stage=stage, init_from=init, run=run, overrides=overrides
+        )
+
+    _, trained = train_two_stages(run.name, out, config)
+    return {
+        row: {**_evaluate(out / run.name, data, spec, reference, dev, seed, lag, sampling_steps), **trained}
+        for row, lag in run.rows.items()
     }
 
 
@@ -272,30 +303,26 @@ def run_sawtooth(
         **refs,
         "methods": {},
     }
+    logs: dict[str, Path] = {}
     for method in methods:
-        if method not in LADD_METHODS:
+        if method in LADD_METHODS:
+            evaluated, size = {}, _MODEL_SIZE[method]
+            for run in ladd_runs(method):
+                evaluated.update(ladd_rows(run, out, spec, data, reference, dev, seed, device))
+                logs[run.name] = out / run.name / "metrics.jsonl"
+        else:
             cfg = method_config(method, spec, seed=seed, device=device)
             trained = train_or_reuse(cfg, out / method)
-            evaluated = {method: _evaluate(out / method, data, spec, reference, dev, seed)}
-        else:
-            cfg, trained = train_two_stages(
-                method,
-                out,
-                lambda stage, init, m=method: method_config(
-                    m, spec, seed=seed, device=device, stage=stage, init_from=init
-                ),
-            )
-            evaluated = {
-                f"{method}-{mode}": _evaluate(out / method, data, spec, reference, dev, seed, lag)
-                for mode, lag in INFERENCE.items()
-            }
+            res = _evaluate(out / method, data, spec, reference, dev, seed)
+            evaluated, size = {method: {**res, **trained}}, cfg.model_size
+            logs[method] = out / method / "metrics.jsonl"
         for name, res in evaluated.items():
-            results["methods"][name] = {**res, **trained, "model_size": cfg.model_size}
+            results["methods"][name] = {**res, "model_size": size}
     ensure_dir(out, "--out")
     write_text_atomic(out / "results.json", json.dumps(results, indent=2))
     plot_swd(results, out / "swd_vs_steps.png")
     plot_train_curves(
-        {m: out / m / "metrics.jsonl" for m in methods},
+        logs,
         out / "train_loss.png",
         {"oracle (knows s)": results["oracle_nll"], "data entropy": entropy},
     )

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from augdiff.config import TrainConfig, config_from_dict, config_to_dict
+from augdiff.config import TrainConfig, config_from_stored, config_to_dict
 from augdiff.errors import AugdiffError
 from augdiff.train import Trainer
 from augdiff.train.checkpoint import has_checkpoint, load_checkpoint
@@ -33,7 +33,7 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _check_reusable(cfg: TrainConfig, run_dir: Path, step: int, stored: dict[str, Any]) -> None:
     """A run found in the output directory is reused only if it was trained with exactly these settings."""
     wanted = flatten(config_to_dict(cfg))
-    have = flatten(config_to_dict(config_from_dict(stored)))
+    have = flatten(config_to_dict(config_from_stored(stored)))
     differ = [k for k in wanted if k not in RESUMABLE_KEYS and have.get(k) != wanted[k]]
     if step > cfg.steps:
         differ.append(f"steps ({step} trained > {cfg.steps})")

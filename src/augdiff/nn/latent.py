@@ -12,11 +12,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from augdiff.nn.dit import DiTBlock, DiTConfig
-from augdiff.nn.layers import Rotary, TimestepEmbedding
+from augdiff.nn.layers import Rotary, TimestepEmbedding, init_adaln_zero, modulate
 
-__all__ = ["LatentEncoder", "LatentDenoiser", "POOLS"]
+__all__ = ["LatentEncoder", "LatentDenoiser", "POOLS", "READOUTS"]
 
 POOLS = ("last", "none", "mean", "patch")
+READOUTS = ("adaln", "linear")
 
 
 class LatentEncoder(nn.Module):
@@ -28,10 +29,23 @@ class LatentEncoder(nn.Module):
 
     With rotary (relative) positions only, the trunk is nearly translation-equivariant, so ``mean`` pooling
     cannot see an absolute shift (the sawtooth's latent s); ``last`` and ``patch`` can.
+
+    Readout: ``adaln`` is the authors' final layer (their ``EncoderDiTModel``, GitHub darioShar/LADD): LayerNorm,
+    adaLN shift/scale from the constant conditioning (zero-initialized), then a Xavier-initialized Linear to d′,
+    with adaLN-zero blocks like every DiT here; ``linear`` is an affine LayerNorm and a Linear with the blocks'
+    default (random) adaLN initialization. ``dropout`` acts on the blocks' residual branches (the authors' 0.1).
     """
 
     def __init__(
-        self, vocab_size: int, seq_len: int, latent_len: int, latent_dim: int, shape: dict[str, int], pool: str
+        self,
+        vocab_size: int,
+        seq_len: int,
+        latent_len: int,
+        latent_dim: int,
+        shape: dict[str, int],
+        pool: str,
+        readout: str = "adaln",
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         assert pool in POOLS, pool
@@ -39,16 +53,24 @@ class LatentEncoder(nn.Module):
             raise ValueError(f"pool='none' needs latent_len == seq_len, got {latent_len} and {seq_len}")
         if pool == "patch" and seq_len % latent_len:
             raise ValueError(f"pool='patch' needs seq_len ({seq_len}) divisible by latent_len ({latent_len})")
-        cfg = DiTConfig(vocab_size=vocab_size, **shape)
-        self.pool, self.latent_len = pool, latent_len
+        assert readout in READOUTS, readout
+        cfg = DiTConfig(vocab_size=vocab_size, dropout=dropout, **shape)
+        self.pool, self.latent_len, self.readout = pool, latent_len, readout
         self.embed = nn.Embedding(vocab_size, cfg.hidden_size)
         # A learned constant stands in for the time conditioning the DiT blocks expect (the encoder sees clean data).
         self.cond = nn.Parameter(torch.randn(cfg.cond_dim) * 0.02)
         self.rotary = Rotary(cfg.hidden_size // cfg.n_heads)
         self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.n_layers))
-        self.norm = nn.LayerNorm(cfg.hidden_size)
+        self.norm = nn.LayerNorm(cfg.hidden_size, elementwise_affine=readout == "linear")
         width = cfg.hidden_size * (seq_len // latent_len if pool == "patch" else 1)
         self.proj = nn.Linear(width, latent_dim)
+        if readout == "adaln":
+            self.final_adaln = nn.Linear(cfg.cond_dim, 2 * cfg.hidden_size)
+            init_adaln_zero(self, [*(b.adaln for b in self.blocks), self.final_adaln])
+            nn.init.xavier_uniform_(self.proj.weight)
+            # The authors' constant is SiLU(time embedding of t = 0), of order 1: a 0.02-scale constant would
+            # leave zero-initialized gates with gradients 50× too small to open.
+            nn.init.normal_(self.cond, std=1.0)
 
     def forward(self, x0: Tensor, blank: Tensor | None = None) -> Tensor:
         """Latents of ``x0``; positions in ``blank`` ``[B, L]`` enter as zero embeddings (App. C.3, p_drop)."""
@@ -61,6 +83,8 @@ class LatentEncoder(nn.Module):
         for block in self.blocks:
             h = block(h, c, cos, sin)
         h = self.norm(h)
+        if self.readout == "adaln":
+            h = modulate(h, *self.final_adaln(c).chunk(2, dim=-1))
         if self.pool == "last":
             h = h[:, -self.latent_len :]
         elif self.pool == "mean":

@@ -4,6 +4,12 @@ The two streams are concatenated for attention, so tokens and latents interact i
 stream keeps its own input embedding, qkv/out projections, MLP, norms, adaLN modulation and output head.
 The conditioning vector is :math:`c = \\mathrm{emb}_x(t_x) + \\mathrm{emb}_y(t_y)`; like MDLM and LADD (App. E),
 the token time is dropped unless ``time_conditioning`` is set, the latent time is always used.
+
+Two details follow the LADD authors' code (GitHub darioShar/LADD, ``JointDiscreteDiTModel``): latents enter
+through an MLP, Linear(d′, 4D) → SiLU → Linear(4D, D) (``latent_embed="mlp"``; a single Linear feeds the first
+block's LayerNorm, which would discard the latent's norm: the signal-to-noise ratio the latent's scale carries),
+and the rotary positions of the latent stream continue after the tokens', L … L+L′−1
+(``latent_positions="after"``; ``"restart"`` numbers them 0 … L′−1, so latent j shares token j's position).
 """
 
 from __future__ import annotations
@@ -17,9 +23,23 @@ from torch import Tensor, nn
 from augdiff.nn.dit import DiTConfig
 from augdiff.nn.layers import Rotary, TimestepEmbedding, apply_rotary, init_adaln_zero, modulate
 
-__all__ = ["MMDiTConfig", "MMDiT"]
+__all__ = ["MMDiTConfig", "MMDiT", "latent_embedding", "latent_start"]
 
 STREAMS = ("x", "y")
+LATENT_EMBEDS = ("mlp", "linear")
+LATENT_POSITIONS = ("after", "restart")
+
+
+def latent_embedding(kind: str, latent_in: int, hidden: int) -> nn.Module:
+    """The latent stream's input embedding: the authors' MLP (keeps the latent's norm) or one Linear."""
+    if kind == "linear":
+        return nn.Linear(latent_in, hidden)
+    return nn.Sequential(nn.Linear(latent_in, 4 * hidden), nn.SiLU(), nn.Linear(4 * hidden, hidden))
+
+
+def latent_start(seq_len: int, kind: str) -> int:
+    """The latent stream's first rotary position (the tokens' is 0): L for ``after``, 0 for ``restart``."""
+    return seq_len if kind == "after" else 0
 
 
 @dataclass
@@ -28,12 +48,21 @@ class MMDiTConfig(DiTConfig):
 
     Attributes:
         latent_len: L′ latent positions; latent_in: width of the latent vectors fed in (d′);
-        latent_out: width of the latent head (d′ for Co-LADD's ŷ_0, codebook size + 1 for Di-LADD's logits).
+        latent_out: width of the latent head (d′ for Co-LADD's ŷ_0, codebook size + 1 for Di-LADD's logits);
+        latent_embed: ``mlp`` or ``linear`` input embedding of the latents; latent_positions: ``after`` (rotary
+        positions L … L+L′−1) or ``restart`` (0 … L′−1).
     """
 
     latent_len: int = 1
     latent_in: int = 32
     latent_out: int = 32
+    latent_embed: str = "mlp"
+    latent_positions: str = "after"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        assert self.latent_embed in LATENT_EMBEDS, f"latent_embed={self.latent_embed!r}"
+        assert self.latent_positions in LATENT_POSITIONS, f"latent_positions={self.latent_positions!r}"
 
 
 class _Stream(nn.Module):
@@ -103,7 +132,7 @@ class MMDiT(nn.Module):
         self.cfg = cfg
         d = cfg.hidden_size
         self.embed = nn.Embedding(cfg.vocab_size, d)
-        self.latent_embed = nn.Linear(cfg.latent_in, d)
+        self.latent_embed = latent_embedding(cfg.latent_embed, cfg.latent_in, d)
         self.time_embed = nn.ModuleDict({s: TimestepEmbedding(cfg.cond_dim) for s in STREAMS})
         self.rotary = Rotary(d // cfg.n_heads)
         self.blocks = nn.ModuleList(MMDiTBlock(cfg) for _ in range(cfg.n_layers))
@@ -119,6 +148,12 @@ class MMDiT(nn.Module):
     def reset_parameters(self) -> None:
         zero = [st.adaln for b in self.blocks for st in b.streams.values()]
         init_adaln_zero(self, [*zero, *self.final_adaln.values(), *self.heads.values()])
+        if self.cfg.latent_embed == "mlp":
+            # PyTorch's default (Kaiming-uniform) init, as in the authors' code: two N(0, 0.02) layers would make a
+            # unit latent's embedding ~1e-3, under the first LayerNorm's ε, and the MLP nearly linear.
+            for layer in self.latent_embed.modules():
+                if isinstance(layer, nn.Linear):
+                    layer.reset_parameters()
 
     def embed_tokens(self, x: Tensor) -> Tensor:
         return self.embed(x)
@@ -129,6 +164,12 @@ class MMDiT(nn.Module):
     def flops_seq_len(self, seq_len: int) -> int:
         """The attention length of one forward: tokens and latents concatenated (for LADD Eq 77)."""
         return seq_len + self.cfg.latent_len
+
+    def _rope(self, n_x: int, n_y: int, device: torch.device) -> dict[str, tuple[Tensor, Tensor]]:
+        """Rotary tables of both streams, cut from one table over the longest position used."""
+        y0 = latent_start(n_x, self.cfg.latent_positions)
+        cos, sin = self.rotary(max(n_x, y0 + n_y), device)
+        return {"x": (cos[:n_x], sin[:n_x]), "y": (cos[y0 : y0 + n_y], sin[y0 : y0 + n_y])}
 
     def forward(
         self,
@@ -149,7 +190,7 @@ class MMDiT(nn.Module):
         t_x = t.reshape(b) if self.time_conditioned else torch.zeros(b, device=h.device)
         c = F.silu(self.time_embed["x"](t_x) + self.time_embed["y"](latent_t.reshape(b)))
         hs = {"x": h, "y": self.latent_embed(latent.to(h.dtype))}
-        rope = {s: self.rotary(hs[s].shape[1], h.device) for s in STREAMS}
+        rope = self._rope(hs["x"].shape[1], hs["y"].shape[1], h.device)
         for block in self.blocks:
             hs = block(hs, c, rope)
         outs = []

@@ -23,6 +23,7 @@ __all__ = [
     "VPLinearSchedule",
     "VPCosineSchedule",
     "VPSqrtSchedule",
+    "LADDSqrtSchedule",
     "GAUSSIAN_SCHEDULES",
     "make_gaussian_schedule",
 ]
@@ -139,9 +140,10 @@ class VPCosineSchedule(_VPSchedule):
 
 
 class VPSqrtSchedule(_VPSchedule):
-    r"""Diffusion-LM's sqrt schedule (Li et al. 2022; LADD's Co-LADD default).
+    r"""Diffusion-LM's sqrt schedule (Li et al. 2022, Eq 16 there).
 
-    :math:`\bar\gamma(t) = 1 - \sqrt{t + s}` with s = 1e-4.
+    :math:`\bar\gamma(t) = 1 - \sqrt{t + s}` with s = 1e-4. Its SNR is low early: γ̄(0.5) = 0.29.
+    Not the schedule the LADD authors' code calls "sqrt" (that one is :class:`LADDSqrtSchedule`).
     """
 
     name = "vp-sqrt"
@@ -153,11 +155,30 @@ class VPSqrtSchedule(_VPSchedule):
         return (1.0 - torch.sqrt(t + self.s)).clamp_min(0.0)
 
 
+class LADDSqrtSchedule(_VPSchedule):
+    r"""The LADD authors' "sqrt" schedule (LADD App. C.3 and Table 7 "VP-Sqrt"; their
+    ``SqrtContinuousNoiseSampling``, GitHub darioShar/LADD), the Co-LADD default.
+
+    :math:`\bar\gamma(t) = (1 - 2\epsilon)\sqrt{1 - t} + \epsilon` with ε = 1e-4: the signal variance
+    :math:`a^2`. γ̄(0.5) = 0.707 (SNR 2.41, against 0.41 for :class:`VPSqrtSchedule`): the latent keeps its signal
+    longer, so it is "denoised slightly faster" than the tokens (App. C.3).
+    """
+
+    name = "ladd-sqrt"
+
+    def __init__(self, eps: float = 1e-4) -> None:
+        self.eps = eps
+
+    def gamma_bar(self, t: Tensor) -> Tensor:
+        return (1.0 - 2.0 * self.eps) * torch.sqrt((1.0 - t).clamp_min(0.0)) + self.eps
+
+
 GAUSSIAN_SCHEDULES: dict[str, type[GaussianSchedule]] = {
     "flow": FlowMatchingSchedule,
     "vp-linear": VPLinearSchedule,
     "vp-cosine": VPCosineSchedule,
     "vp-sqrt": VPSqrtSchedule,
+    "ladd-sqrt": LADDSqrtSchedule,
 }
 
 

@@ -21,7 +21,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from augdiff.config import TrainConfig, config_from_dict, config_to_dict
+from augdiff.config import TrainConfig, config_from_dict, config_from_stored, config_to_dict
 from augdiff.data import TokenDataset, make_dataset, padding_id, seeded_generator
 from augdiff.errors import AugdiffError
 from augdiff.files import ensure_dir, write_text_atomic
@@ -184,7 +184,7 @@ class Trainer:
         state = ckpt.trainer_state
         assert state is not None
         data = dict(ckpt.meta["data"])
-        tree = config_to_dict(config_from_dict(ckpt.meta["config"]))
+        tree = config_to_dict(config_from_stored(ckpt.meta["config"]))
         for key, value in changes.items():
             if key not in RESUMABLE_KEYS:
                 raise AugdiffError(

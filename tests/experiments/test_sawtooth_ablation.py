@@ -1,0 +1,54 @@
+"""The LADD sawtooth runs at the authors' settings and the ablation that switches each change off alone:
+configs only, no training (the end-to-end run: test_sawtooth_experiment.py)."""
+
+import pytest
+
+from augdiff.config import config_to_dict
+from augdiff.experiments.sawtooth import PRESETS, method_config
+from augdiff.experiments.sawtooth_ladd import ABLATIONS, LADD_RUNS, ladd_runs
+from augdiff.experiments.training import flatten
+
+
+def settings(method, preset="smoke", **kw):
+    return flatten(config_to_dict(method_config(method, PRESETS[preset], **kw)))
+
+
+def test_the_ablations_are_numbered_one_to_eight():
+    assert [ab.number for ab in ABLATIONS] == list(range(1, 9))
+    assert [ab.number for ab in ABLATIONS if ab.mixed] == [4]  # the one change that is not a config key
+
+
+@pytest.mark.parametrize("ab", [ab for ab in ABLATIONS if not ab.mixed], ids=lambda ab: f"off-{ab.number}")
+def test_each_ablation_changes_exactly_the_keys_it_names(ab):
+    """A valid config that differs from the baseline in every key of the ablation, and in no other."""
+    base = settings(ab.method)
+    off = settings(ab.method, overrides=ab.overrides)
+    changed = {key for key in base if base[key] != off[key]}
+    assert changed == set(ab.overrides)
+
+
+def test_the_mixed_ablation_trains_one_co_ladd_model_for_both_modes():
+    (mixed,) = ladd_runs("co-ladd", mixed=True)
+    assert mixed.ladd == {"p_seq": 0.5} and mixed.rows == {"co-ladd-joint": 0.0, "co-ladd-seq": 1.0}
+    assert settings("co-ladd", run=mixed)["ladd.p_seq"] == 0.5
+    joint, seq = ladd_runs("co-ladd")  # the baseline: one model per mode
+    assert (joint.ladd, joint.rows) == ({"p_seq": 0.0}, {"co-ladd-joint": 0.0})
+    assert (seq.ladd, seq.rows) == ({"p_seq": 1.0}, {"co-ladd-seq": 1.0})
+    assert ladd_runs("di-ladd", mixed=True) == LADD_RUNS["di-ladd"]  # Di-LADD is one model already
+
+
+def test_the_quick_preset_trains_co_ladd_at_the_authors_settings():
+    s = settings("co-ladd", "quick", run=LADD_RUNS["co-ladd"][1])
+    assert s["ladd.p_seq"] == 1.0 and s["ladd.normalize"] == "none" and s["ladd.schedule"] == "ladd-sqrt"
+    assert s["ladd.latent_dim"] == 32 and s["ladd.pool"] == "last" and s["ladd.p_cf"] == 0.0
+    assert s["diffusion.loss_weighting"] == "elbo"
+    assert (s["ladd.latent_mse"], s["ladd.latent_embed"], s["ladd.latent_positions"]) == ("mean", "mlp", "after")
+    assert s["ladd.encoder_readout"] == "adaln"
+
+
+def test_the_quick_preset_trains_di_ladd_at_the_authors_settings():
+    s = settings("di-ladd", "quick")
+    assert s["ladd.independent_t"] is True and s["ladd.schedule"] == "polynomial"
+    assert (s["ladd.vq_decay"], s["ladd.commitment_weight"]) == (0.95, 0.1)
+    assert s["ladd.encoder_dropout"] == 0.1 and s["model.dropout"] == 0.1
+    assert s["ladd.codebook_size"] == PRESETS["quick"].ladd_codebook_size
