@@ -33,6 +33,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--changes", default=None, help="sawtooth-ablation: comma-separated change numbers 1-8 (default: all)"
     )
+    p.add_argument("--radii", default=None, help="sawtooth-ablation: Co-LADD also with latents of norm R, e.g. 2,4,8")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
@@ -45,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         raise AugdiffError("--methods is empty (give e.g. --methods mdlm)")
     if args.experiment == "sawtooth-ablation":
         return _run_ablation(args)
-    if args.changes is not None:
-        raise AugdiffError("--changes applies to sawtooth-ablation only (drop it)")
+    if args.changes is not None or args.radii is not None:
+        raise AugdiffError("--changes and --radii apply to sawtooth-ablation only (drop them)")
     if args.experiment == "text":
         return _run_text(args, methods)
     if args.corpus is not None:
@@ -72,13 +73,22 @@ def _run_ablation(args: argparse.Namespace) -> int:
         changes = None if args.changes is None else tuple(int(c) for c in args.changes.split(",") if c.strip())
     except ValueError:
         raise AugdiffError(f"--changes {args.changes}: give comma-separated numbers, e.g. 1,2,8") from None
-    results = run_sawtooth_ablation(args.out, preset=args.preset, changes=changes, device=args.device, seed=args.seed)
+    try:
+        radii = () if args.radii is None else tuple(float(r) for r in args.radii.split(",") if r.strip())
+    except ValueError:
+        raise AugdiffError(f"--radii {args.radii}: give comma-separated numbers, e.g. 2,4,8") from None
+    results = run_sawtooth_ablation(
+        args.out, preset=args.preset, changes=changes, radii=radii, device=args.device, seed=args.seed
+    )
     for row, res in results["baseline"].items():
         print(f"baseline {row}: recon {res['recon_nll']:.4f}, SWD T=1 {res['swd']['1']:.3f}")
     for number, ab in results["ablations"].items():
         for row, res in ab["rows"].items():
             print(f"off {number} {row}: recon {res['recon_nll']:.4f}, SWD T=1 {res['swd']['1']:.3f}")
-    print(f"report: {Path(args.out) / 'report.md'}")
+    for radius, found in results["radius"].items():
+        for row, res in found.items():
+            print(f"radius {radius} {row}: recon {res['recon_nll']:.4f}, SWD T=1 {res['swd']['1']:.3f}")
+    print(f"report: {Path(args.out) / 'ablation' / 'report.md'}")
     return 0
 
 

@@ -106,8 +106,11 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "(quadrature). The paired column compares each model's ELBO with the exact NLL of the same sequences. "
         "For a method with a latent channel (cadd, co-ladd, di-ladd) this is the token term given the "
         "latent, which carries information about x itself: it can fall below the oracle and is not a likelihood "
-        "of x (LADD reports Co-LADD's the same way). LADD's -joint rows condition on the latent at t_y = t, "
-        "its -seq rows on the clean latent (t_y = 0); both come from one trained model per method.",
+        "of x (LADD reports Co-LADD's the same way). co-ladd-joint and co-ladd-seq are two models, trained as the "
+        "LADD authors train them for one inference mode each: the joint one reads the latent at t_y = t, the "
+        "sequential one the clean latent (t_y = 0). di-ladd is one model trained with independent times; its "
+        "recon is that training loss (t_y drawn independently), so its two rows share it (as LADD Table 1 does) "
+        "and differ in how samples are drawn.",
         "## SWD against sampling steps (Figure 2)\n\n" + markdown_table(["method"] + [str(s) for s in steps], swd_rows),
         "The noise floor compares validation data with fresh data; the factorized row samples every token "
         "independently from its exact marginal, which is what any masked sampler produces in one step.",

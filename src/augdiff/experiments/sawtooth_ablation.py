@@ -3,8 +3,10 @@ its authors' settings (:data:`augdiff.experiments.sawtooth_ladd.ABLATIONS`) swit
 with the same seed, against the baseline with all eight on.
 
 Every row reports the token reconstruction NLL and the SWD at T = 1 and 2 token steps of co-ladd-joint and
-co-ladd-seq (change 7, Di-LADD's, reports di-ladd-joint and di-ladd-seq). ``out/baseline`` holds the baseline
-runs, ``out/off-N`` those with change N switched off; finished runs are reused when the command is run again.
+co-ladd-seq (change 7, Di-LADD's, reports di-ladd-joint and di-ladd-seq). The baseline runs live in ``out``
+itself, where ``augdiff run sawtooth --out`` puts them (one command reuses the other's), those with change N
+switched off in ``out/off-N``, and the results in ``out/ablation/``; finished runs are reused when the command is
+run again.
 """
 
 from __future__ import annotations
@@ -46,13 +48,17 @@ def run_sawtooth_ablation(
     *,
     preset: str = "quick",
     changes: tuple[int, ...] | None = None,
+    radii: tuple[float, ...] = (),
     device: str = "auto",
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Train and evaluate the baseline and each ablation; write results.json, report.md and ablation.png."""
+    """Train and evaluate the baseline and each ablation; write ``out/ablation/``: results.json, report.md and
+    ablation.png."""
     if preset not in PRESETS:
         raise AugdiffError(f"--preset {preset!r} is not known (choose one of: {', '.join(PRESETS)})")
     selected = _parse_changes(changes)
+    if any(not r > 0 for r in radii):
+        raise AugdiffError(f"--radii {','.join(map(str, radii))}: every radius must be positive")
     spec, out = PRESETS[preset], Path(out_dir)
     if out.exists() and not out.is_dir():
         raise AugdiffError(f"--out {out}: exists and is not a directory (choose another path)")
@@ -66,8 +72,8 @@ def run_sawtooth_ablation(
             found.update(ladd_rows(run, where, spec, data, reference, dev, seed, device, overrides, ABLATION_STEPS))
         return found
 
-    methods = sorted({a.method for a in selected})
-    baseline = {row: res for m in methods for row, res in rows(m, out / "baseline").items()}
+    methods = sorted({a.method for a in selected} | ({"co-ladd"} if radii else set()))
+    baseline = {row: res for m in methods for row, res in rows(m, out).items()}
     results: dict[str, Any] = {
         "experiment": "sawtooth-ablation",
         "preset": preset,
@@ -76,15 +82,28 @@ def run_sawtooth_ablation(
         **refs,
         "baseline": baseline,
         "ablations": {},
+        "radius": {},
     }
     for ab in selected:
         found = rows(ab.method, out / f"off-{ab.number}", ab.overrides, ab.mixed)
         results["ablations"][str(ab.number)] = {"change": ab.change, "method": ab.method, "rows": found}
-    ensure_dir(out, "--out")
-    write_text_atomic(out / "results.json", json.dumps(results, indent=2))
-    plot_ablation(results, out / "ablation.png")
-    write_ablation_report(results, out / "report.md")
+    for name, norm in _normalizations(radii).items():
+        results["radius"][name] = rows("co-ladd", out / f"normalize-{name}", norm)
+    report = ensure_dir(out / "ablation", "--out")
+    write_text_atomic(report / "results.json", json.dumps(results, indent=2))
+    plot_ablation(results, report / "ablation.png")
+    write_ablation_report(results, report / "report.md")
     return results
+
+
+def _normalizations(radii: tuple[float, ...]) -> dict[str, dict[str, Any]]:
+    """Co-LADD's normalization against R: none (the authors' sawtooth code), then spheres of radius R (unit,
+    R = 1, is change 2); nothing when no radius is asked for."""
+    if not radii:
+        return {}
+    sweep: dict[str, dict[str, Any]] = {"none": {"ladd.normalize": "none", "ladd.radius": 1.0}}
+    sweep.update({f"{r:g}": {"ladd.normalize": "radius", "ladd.radius": r} for r in radii})
+    return sweep
 
 
 def _cells(res: dict[str, Any], base: dict[str, Any] | None) -> list[str]:
@@ -100,6 +119,10 @@ def write_ablation_report(results: dict[str, Any], path: Path) -> None:
     for number, ab in results["ablations"].items():
         for row, res in ab["rows"].items():
             table.append([f"{number}. {ab['change']}", row, *_cells(res, base.get(row))])
+    for radius, found in results.get("radius", {}).items():
+        for row, res in found.items():
+            label = "normalize=none" if radius == "none" else f"normalize=radius, R = {radius}"
+            table.append([label, row, *_cells(res, base.get(row))])
     text = [
         f"# LADD ablation on the binary sawtooth — {results['preset']} preset",
         "Each row switches one of the eight changes to the authors' settings off alone (same seed, same budget). "
@@ -114,8 +137,13 @@ def write_ablation_report(results: dict[str, Any], path: Path) -> None:
 
 def plot_ablation(results: dict[str, Any], path: Path) -> None:
     """Recon NLL and 1-step SWD per switched-off change (bars per row), with the baseline as lines."""
-    labels = ["baseline"] + [f"off {n}" for n in results["ablations"]]
-    series = [results["baseline"]] + [ab["rows"] for ab in results["ablations"].values()]
+    radius = results.get("radius", {})
+    labels = (
+        ["baseline"]
+        + [f"off {n}" for n in results["ablations"]]
+        + [f"R={r}" if r != "none" else "no norm" for r in radius]
+    )
+    series = [results["baseline"]] + [ab["rows"] for ab in results["ablations"].values()] + list(radius.values())
     rows = sorted({row for s in series for row in s})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     width = 0.8 / max(len(rows), 1)

@@ -124,6 +124,22 @@ TEXT_PRESETS: dict[str, TextPreset] = {
 }
 
 
+# The LADD settings the text experiment was measured with (README): unit-norm latents (the paper's text setting,
+# App. E.2) and augdiff's earlier latent channel, not yet the authors' sawtooth code (ARCHITECTURE.md, "LADD:
+# paper and code"); moving the text experiment to it is a new measurement.
+_TEXT_LADD_COMMON = {
+    "normalize": "unit",
+    "latent_mse": "sum",
+    "latent_embed": "linear",
+    "latent_positions": "restart",
+    "encoder_readout": "linear",
+}
+TEXT_LADD: dict[str, dict[str, Any]] = {
+    "co-ladd": {**_TEXT_LADD_COMMON, "schedule": "vp-sqrt"},
+    "di-ladd": {**_TEXT_LADD_COMMON, "schedule": "linear", "vq_decay": 0.99, "commitment_weight": 0.25},
+}
+
+
 def text_method_config(
     method: str,
     preset: TextPreset,
@@ -154,6 +170,7 @@ def text_method_config(
                 "codebook_size": preset.codebook_size,
                 # scaled to the batch: a code is "dead" below a quarter of its fair share of assignments
                 "dead_code_threshold": 0.25 * preset.batch_size * preset.latent_len / preset.codebook_size,
+                **TEXT_LADD[method],
             },
         }
     return build_config(
