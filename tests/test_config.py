@@ -77,7 +77,7 @@ def test_a_current_stored_config_keeps_its_values():
     assert again == cfg
     lc = again.ladd
     assert (lc.normalize, lc.encoder_readout, lc.latent_mse, lc.latent_embed, lc.latent_positions) == (
-        "none",
+        "unit",
         "adaln",
         "mean",
         "mlp",

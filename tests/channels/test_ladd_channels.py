@@ -106,10 +106,10 @@ def test_ddim_with_the_true_y0_keeps_the_forward_marginal(eta):
 
 def test_co_ladd_reverse_to_zero_returns_the_normalized_prediction():
     y, head = torch.randn(3, 1, D), torch.randn(3, 1, D)
-    unit = ladd_model("co-ladd", normalize="unit").channel
+    unit = ladd_model("co-ladd").channel  # the default: the unit sphere of Eq 75
+    assert unit.normalize == "unit"
     torch.testing.assert_close(unit.reverse(y, head, 0.25, 0.0, gen(0)), unit_normalize(head))
-    free = ladd_model("co-ladd").channel  # the default: no normalization, the prediction itself
-    assert free.normalize == "none"
+    free = ladd_model("co-ladd", normalize="none").channel  # the prediction itself
     torch.testing.assert_close(free.reverse(y, head, 0.25, 0.0, gen(0)), head)
 
 

@@ -130,8 +130,9 @@ def test_sampling_a_stage_1_model_is_refused(method):
 
 # -- recon at evaluation -----------------------------------------------------------------------------------
 def test_recon_of_an_independent_time_model_does_not_depend_on_the_lag():
-    """A model trained with independent t_x, t_y reports its training loss (t_y drawn) for every λ (LADD
-    Table 1's Di-LADD rows); a coupled model's recon reads the latent at t_y = (1 − λ)·t."""
+    """A model trained with independent t_x, t_y alone (p_seq = 0) reports its training loss (t_y drawn) for
+    every λ (LADD Table 1's Di-LADD rows); a coupled model's, or one that also trained the sequential
+    conditioning, reads the latent at t_y = (1 − λ)·t."""
     x0 = torch.randint(0, V, (16, L), generator=gen(1))
     t = torch.linspace(0.1, 0.9, 16)
 
@@ -140,8 +141,10 @@ def test_recon_of_an_independent_time_model_does_not_depend_on_the_lag():
         with torch.no_grad():
             return model.loss(x0, t, gen(5)).nll.item()
 
-    independent = ladd_model("di-ladd", independent_t=True)
+    independent = ladd_model("di-ladd", independent_t=True, p_seq=0.0)
     assert not independent.training
     assert recon(independent, 0.0) == recon(independent, 0.5) == recon(independent, 1.0)
-    coupled = ladd_model("di-ladd", independent_t=False)
+    coupled = ladd_model("di-ladd", independent_t=False, p_seq=0.0)
     assert recon(coupled, 0.0) != recon(coupled, 1.0)
+    mixed = ladd_model("di-ladd", independent_t=True, p_seq=0.5)
+    assert recon(mixed, 0.0) != recon(mixed, 1.0)

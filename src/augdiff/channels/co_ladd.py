@@ -57,7 +57,7 @@ class CoLADDChannel(LADDChannel):
         prior: nn.Module,
         schedule: GaussianSchedule,
         *,
-        normalize: str = "none",
+        normalize: str = "unit",
         radius: float = 1.0,
         latent_mse: str = "mean",
         encoder_noise: float = 0.0,

@@ -139,8 +139,9 @@ class LADDChannel(LatentChannel):
         """t_y per sequence. Training mixes the two conditionings of LADD Eq 12: with probability p_seq the
         sequential one (the clean latent, t_y = 0), otherwise the joint one (t_y = t, or an independent draw).
         Evaluation follows the inference mode, t_y = (1 − λ)·t, except for a model trained with independent
-        times, whose recon is its training loss: t_y drawn independently (LADD Table 1's Di-LADD rows)."""
-        if not self.training and not self.independent_t:
+        times alone (``independent_t`` and ``p_seq = 0``), whose recon is its training loss: t_y drawn
+        independently, whatever the lag (LADD Table 1's Di-LADD rows)."""
+        if not self.training and not (self.independent_t and self.p_seq == 0):
             return (1.0 - self.lag) * t
         if not self.training:
             return torch.rand(t.shape, device=t.device, generator=generator).clamp_min(1e-3)

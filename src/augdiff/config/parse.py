@@ -102,7 +102,7 @@ def config_from_stored(data: dict[str, Any]) -> TrainConfig:
                 stored.setdefault(key, value)
             if isinstance(stored.get("normalize"), bool):
                 stored["normalize"] = "unit" if stored["normalize"] else "none"
-                if stored.get("schedule") == "auto":  # what "auto" meant then
+                if stored.get("schedule") == "auto" and tree.get("method") in ("co-ladd", "di-ladd"):  # "auto" then
                     stored["schedule"] = "vp-sqrt" if tree.get("method") == "co-ladd" else "linear"
     return config_from_dict(tree)
 

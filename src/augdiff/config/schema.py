@@ -60,9 +60,9 @@ class CADDConfig:
 class LADDConfig:
     """Co-LADD / Di-LADD latent channel (``method: co-ladd | di-ladd``); names follow LADD §3, App. C–E.
 
-    Where the paper and the authors' code (GitHub darioShar/LADD) differ, the default is the code's and the
-    paper's choice is one value away (ARCHITECTURE.md, "LADD: paper and code"): ``normalize`` (code: none,
-    Eq 75: unit), ``schedule`` for Di-LADD (code: polynomial, App. C.3: linear).
+    Where the paper and the authors' code (GitHub darioShar/LADD) differ, both are one value away
+    (ARCHITECTURE.md, "LADD: paper and code"): ``normalize`` (unit: Eq 75 and the authors' text configs; their
+    sawtooth config: none), ``schedule`` for Di-LADD (auto = their code's polynomial; App. C.3: linear).
     """
 
     stage: int = 1
@@ -75,7 +75,7 @@ class LADDConfig:
     encoder_readout: str = "adaln"
     encoder_dropout: float = 0.0
     encoder_noise: float = 0.0
-    normalize: str = "none"  # none | unit (Eq 75) | radius (every latent vector of norm ladd.radius)
+    normalize: str = "unit"  # unit (Eq 75) | none | radius (every latent vector of norm ladd.radius)
     radius: float = 1.0
     schedule: str = "auto"  # co-ladd: ladd-sqrt; di-ladd: polynomial (α = 1 − t², the authors' code)
     codebook_size: int = 512

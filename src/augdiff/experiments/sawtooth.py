@@ -2,9 +2,10 @@
 
 For each method: train on fresh sawtooth data, then measure (i) the token reconstruction NLL on the fixed
 validation set — the token-channel ELBO per token, against the analytic oracle — and (ii) the sliced
-Wasserstein distance between samples and validation data at T ∈ {1, 2, …, 128} sampling steps, against two
-references drawn with the same sample count: the noise floor (data vs fresh data) and the factorized value
-(independent Bernoulli tokens with the true per-position marginals: the best any 1-step masked sampler can do).
+Wasserstein distance between samples and validation data at T ∈ {1, 2, …} sampling steps (up to 32 in the
+quick preset, 128 in the paper preset), against two references drawn with the same sample count: the noise
+floor (data vs fresh data) and the factorized value (independent Bernoulli tokens with the true per-position
+marginals: the best any 1-step masked sampler can do).
 """
 
 from __future__ import annotations

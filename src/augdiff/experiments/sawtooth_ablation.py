@@ -12,6 +12,7 @@ run again.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def run_sawtooth_ablation(
     if preset not in PRESETS:
         raise AugdiffError(f"--preset {preset!r} is not known (choose one of: {', '.join(PRESETS)})")
     selected = _parse_changes(changes)
-    if any(not r > 0 for r in radii):
+    if any(not 0 < r < math.inf for r in radii):
         raise AugdiffError(f"--radii {','.join(map(str, radii))}: every radius must be positive")
     spec, out = PRESETS[preset], Path(out_dir)
     if out.exists() and not out.is_dir():

@@ -93,7 +93,7 @@ class Ablation:
 ABLATIONS: tuple[Ablation, ...] = (
     Ablation(1, "latent schedule: Diffusion-LM's vp-sqrt instead of the authors' sqrt", "co-ladd",
              {"ladd.schedule": "vp-sqrt"}),
-    Ablation(2, "normalization: unit sphere (Eq 75) instead of none", "co-ladd",
+    Ablation(2, "normalization: unit sphere (Eq 75) instead of the preset's (none; quick: radius 4)", "co-ladd",
              {"ladd.normalize": "unit", "ladd.radius": 1.0}),
     Ablation(3, "token loss: constant weighting instead of ELBO", "co-ladd",
              {"diffusion.loss_weighting": "constant"}),

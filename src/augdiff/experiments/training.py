@@ -34,7 +34,10 @@ def _check_reusable(cfg: TrainConfig, run_dir: Path, step: int, stored: dict[str
     """A run found in the output directory is reused only if it was trained with exactly these settings."""
     wanted = flatten(config_to_dict(cfg))
     have = flatten(config_to_dict(config_from_stored(stored)))
-    differ = [k for k in wanted if k not in RESUMABLE_KEYS and have.get(k) != wanted[k]]
+    unused = [f"{s}." for s in ("cadd", "ladd") if not cfg.method.endswith(s)]  # sections other methods ignore
+    differ = [
+        k for k in wanted if k not in RESUMABLE_KEYS and not k.startswith(tuple(unused)) and have.get(k) != wanted[k]
+    ]
     if step > cfg.steps:
         differ.append(f"steps ({step} trained > {cfg.steps})")
     if differ:
