@@ -149,8 +149,19 @@ def test_bad_sampling_flags_for_di_ladd(runs, tmp_path, capsys, flags, named):
         (["--method", "co-ladd", "ladd.schedule=linear"], "ladd.schedule"),
         (["--method", "co-ladd", "--stage", "1", "ladd.encoder=pretrained"], "ladd.encoder=pretrained"),
         (["--method", "co-ladd", "ladd.pool=none", "ladd.latent_len=4"], "ladd.pool"),
+        (["--method", "co-ladd", "--stage", "2", "--init-from", "CO1", "ladd.normalize=none"], "ladd.normalize='unit'"),
+        (["--method", "co-ladd", "--stage", "2", "--init-from", "CO1", "ladd.schedule=vp-sqrt"], "ladd.schedule"),
     ],
-    ids=["init-from-mdlm", "init-from-other-method", "di-gaussian", "co-masked", "pretrained-stage-1", "pool-none"],
+    ids=[
+        "init-from-mdlm",
+        "init-from-other-method",
+        "di-gaussian",
+        "co-masked",
+        "pretrained-stage-1",
+        "pool-none",
+        "stage-2-other-normalization",
+        "stage-2-other-schedule",
+    ],
 )
 def test_train_refusals_leave_no_run_behind(runs, tmp_path, capsys, args, named):
     out = tmp_path / "run"

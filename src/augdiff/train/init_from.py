@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import torch
 
+from augdiff.config import LADDConfig, config_from_stored
 from augdiff.errors import AugdiffError
 from augdiff.methods import LADD_METHODS
 from augdiff.train.checkpoint import load_checkpoint, load_weights
 
-__all__ = ["load_backbone"]
+__all__ = ["load_backbone", "LATENT_KEYS"]
+
+# What stage 1 fixed about the latent: stage 2 must read it the same way (the stage (1 → 2) and the losses may change).
+LATENT_KEYS = (
+    "latent_len", "latent_dim", "encoder", "encoder_size", "pool", "encoder_readout", "encoder_noise", "normalize",
+    "radius", "schedule", "codebook_size", "latent_embed", "latent_positions",
+)  # fmt: skip
 
 
-def load_backbone(model: torch.nn.Module, path: str, vocab_size: int, method: str = "mdlm") -> None:
+def _check_latent(path: str, stored: dict, ladd: LADDConfig) -> None:
+    """A stage-2 run must keep the stage-1 run's latent settings; a silent change would train on another latent."""
+    before = config_from_stored(stored).ladd
+    differ = [f"ladd.{k}={getattr(before, k)!r}" for k in LATENT_KEYS if getattr(before, k) != getattr(ladd, k)]
+    if differ:
+        raise AugdiffError(
+            f"--init-from {path}: the stage-1 run was trained with {', '.join(differ)}; set the same values for stage 2"
+        )
+
+
+def load_backbone(
+    model: torch.nn.Module, path: str, vocab_size: int, method: str = "mdlm", ladd: LADDConfig | None = None
+) -> None:
     """Start from the (EMA) weights of another run (``init_from``).
 
     CADD fine-tuning from MDLM (CADD App. C.1) loads only the network; a channel's own parameters (CADD's
@@ -31,6 +50,8 @@ def load_backbone(model: torch.nn.Module, path: str, vocab_size: int, method: st
             f"--init-from {path}: a {source} run; {method} stage 2 starts from a {method} stage-1 run "
             f"(train one with --method {method} --stage 1)"
         )
+    if whole and ladd is not None:
+        _check_latent(path, ckpt.meta["config"], ladd)
     if whole:
         target, state = model, ckpt.ema
     else:

@@ -143,7 +143,7 @@ class Trainer:
         pad = padding_id(ds.describe())
         self.model = build_model(cfg, ds.vocab_size, ds.seq_len, decode, pad).to(self.device)
         if cfg.init_from and load_init:
-            load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method)
+            load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method, cfg.ladd)
         self.dist.seed_rank_stream(cfg.seed)  # identical init above; distinct dropout per rank from here
         if cfg.compile:  # in place (nn.Module.compile): state_dict keys, EMA and checkpoints stay unprefixed
             self.model.network.compile()
