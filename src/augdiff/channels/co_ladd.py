@@ -72,14 +72,11 @@ class CoLADDChannel(LADDChannel):
         self.encoder_noise = encoder_noise
 
     def encode(self, x0: Tensor, blank: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        y = project_latent(self.encoder(x0, blank) if blank is not None else self.encoder(x0), *self._norm)
+        y = self.encoder(x0, blank) if blank is not None else self.encoder(x0)
+        y = project_latent(y, self.normalize, self.radius)
         if self.encoder_noise > 0:
             y = y + self.encoder_noise * torch.randn_like(y)
         return y.float(), None, None
-
-    @property
-    def _norm(self) -> tuple[str, float]:
-        return self.normalize, self.radius
 
     def null_latent(self, y0: Tensor) -> Tensor:
         """The zero vector (the authors' null): off the sphere when latents are normalized, and fed un-noised."""
@@ -112,7 +109,7 @@ class CoLADDChannel(LADDChannel):
 
     def reverse(self, y: Tensor, head: Tensor, t: float, s: float, generator: torch.Generator | None) -> Tensor:
         """DDIM (Eq 39–41) towards ŷ_0, projected on the sphere when latents are normalized."""
-        y0_hat = project_latent(head.float(), *self._norm)
+        y0_hat = project_latent(head.float(), self.normalize, self.radius)
         if s <= 0.0:
             return y0_hat
         noise = torch.randn(y.shape, device=y.device, dtype=y.dtype, generator=generator)

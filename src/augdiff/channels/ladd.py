@@ -141,11 +141,12 @@ class LADDChannel(LatentChannel):
         Evaluation follows the inference mode, t_y = (1 − λ)·t, except for a model trained with independent
         times alone (``independent_t`` and ``p_seq = 0``), whose recon is its training loss: t_y drawn
         independently, whatever the lag (LADD Table 1's Di-LADD rows)."""
-        if not self.training and not (self.independent_t and self.p_seq == 0):
+        trained_independent = self.independent_t and (self.training or self.p_seq == 0)
+        if not (self.training or trained_independent):
             return (1.0 - self.lag) * t
+        t_y = torch.rand(t.shape, device=t.device, generator=generator).clamp_min(1e-3) if trained_independent else t
         if not self.training:
-            return torch.rand(t.shape, device=t.device, generator=generator).clamp_min(1e-3)
-        t_y = torch.rand(t.shape, device=t.device, generator=generator).clamp_min(1e-3) if self.independent_t else t
+            return t_y
         if self.p_seq > 0:
             clean = torch.rand(t.shape, device=t.device, generator=generator) < self.p_seq
             t_y = torch.where(clean, torch.zeros_like(t_y), t_y)
@@ -235,7 +236,7 @@ class LADDChannel(LatentChannel):
                 "(augdiff train --stage 2 --init-from DIR) and sample from that run"
             )
 
-    def _null_input(self, y: Tensor, t_y: float, generator: torch.Generator | None) -> Tensor | None:
+    def _null_input(self, y: Tensor) -> Tensor | None:
         if self.guidance == 1.0:
             return None
         return self.latent_input(self.null_latent(y))  # un-noised, as in training (Eq 76)
@@ -251,7 +252,7 @@ class LADDChannel(LatentChannel):
             t_b = torch.full((y.shape[0],), t, device=y.device)
             y = self.reverse(y, self.prior(self.latent_input(y), t_b), t, s, generator)
         t_y = 1.0 - self.lag
-        return LADDState(y=y, t_y=t_y, null=self._null_input(y, t_y, generator))
+        return LADDState(y=y, t_y=t_y, null=self._null_input(y))
 
     def sample_input(self, network: nn.Module, x_t: Tensor, state: LADDState) -> ChannelInput:
         latent = self.latent_input(state.y)
@@ -278,4 +279,4 @@ class LADDChannel(LatentChannel):
         y = state.y
         if self.lag < 1.0 and state.head is not None:
             y = self.reverse(y, state.head, t_y, s_y, generator)
-        return LADDState(y=y, t_y=s_y, null=self._null_input(y, s_y, generator))
+        return LADDState(y=y, t_y=s_y, null=self._null_input(y))
