@@ -11,8 +11,9 @@ from typing import Any
 
 from augdiff.cli import bench, evaluate, flops, probe, run, sample, train
 from augdiff.errors import AugdiffError
+from augdiff.train.distributed import exit_process
 
-__all__ = ["main", "build_parser", "Parser"]
+__all__ = ["main", "console", "build_parser", "Parser"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -59,5 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def console() -> None:
+    """The ``augdiff`` program (and ``python -m augdiff``, which torchrun launches): ``main`` and the exit."""
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

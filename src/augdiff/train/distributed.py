@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,10 +50,26 @@ from torch.utils._pytree import tree_map_only
 from augdiff.data import seeded_generator
 from augdiff.errors import AugdiffError
 
-__all__ = ["STRATEGIES", "Distributed", "LossModule", "NullLogger"]
+__all__ = ["STRATEGIES", "Distributed", "LossModule", "NullLogger", "exit_process"]
 
 STRATEGIES = ("auto", "ddp", "fsdp")
 _RANK_RNG = 6  # stream id of the per-rank global (dropout) generator seed
+_JOINED: list[bool] = []  # one entry once this process has joined a process group (it outlives the group)
+
+
+def exit_process(code: int) -> None:
+    """End this process with ``code``; a torchrun worker ends without interpreter finalization.
+
+    Gloo's worker threads can outlive ``destroy_process_group`` (FSDP's device mesh and DDP's reducer still
+    hold the group), and at interpreter shutdown they abort the process ("terminate called without an active
+    exception", SIGABRT; about one exit in four with FSDP on 2 CPU processes). Rank 0 has written and closed every file by then, so
+    flushing the standard streams and leaving through ``os._exit`` loses nothing.
+    """
+    if _JOINED:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 class LossModule(nn.Module):
@@ -114,6 +131,7 @@ class Distributed:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if not dist.is_initialized():
             dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
+            _JOINED.append(True)
         return cls(strategy, rank, dist.get_world_size(), local_rank), device
 
     @property
