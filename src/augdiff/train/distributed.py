@@ -62,8 +62,8 @@ def exit_process(code: int) -> None:
 
     Gloo's worker threads can outlive ``destroy_process_group`` (FSDP's device mesh and DDP's reducer still
     hold the group), and at interpreter shutdown they abort the process ("terminate called without an active
-    exception", SIGABRT; about one exit in four with FSDP on 2 CPU processes). Rank 0 has written and closed every file by then, so
-    flushing the standard streams and leaving through ``os._exit`` loses nothing.
+    exception", SIGABRT; about one exit in four with FSDP on 2 CPU processes). Rank 0 has written and closed
+    every file by then, so flushing the standard streams and leaving through ``os._exit`` loses nothing.
     """
     if _JOINED:
         for stream in (sys.stdout, sys.stderr):
