@@ -95,6 +95,9 @@ def build_channel(
         mse_weight=c.mse_weight,
         k=c.k,
         z0_grad=c.z0_grad,
+        mse_weighting=c.mse_weighting,
+        radius=c.radius,
+        sigma=c.sigma,  # None: measured when training starts (LatentChannel.settle)
     )
 
 

@@ -83,6 +83,16 @@ class DiffusionModel(nn.Module):
             )
         return subs_log_probs(logits, x_t, self.mask_id), head
 
+    def denoise(
+        self, x0: Tensor, t: Tensor, alpha_t: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, ChannelInput, Tensor, Tensor | None]:
+        """One draw of the forward process at ``t`` and the denoiser on it: ``(x_t, channel inputs, log p(x_0 |
+        x_t, ·) [B, L, V], latent head)``; what the loss and the likelihood bound (metrics.bound) both read."""
+        x_t = forward_mask(x0, alpha_t, self.mask_id, generator)
+        inputs = self.channel.train_input(self.network, x0, x_t, t, generator)
+        log_p, head = self._forward(x_t, t, inputs)
+        return x_t, inputs, log_p, head
+
     def loss(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> LossOutput:
         """Monte-Carlo loss on clean tokens ``x0`` ``[B, L]`` at times ``t`` ``[B]``.
 
@@ -90,9 +100,7 @@ class DiffusionModel(nn.Module):
         checked where data enters (augdiff.data), not here, to keep the step free of host syncs.
         """
         sched = self.schedule(t)
-        x_t = forward_mask(x0, sched.alpha_t, self.mask_id, generator)
-        inputs = self.channel.train_input(self.network, x0, x_t, t, generator)
-        log_p, head = self._forward(x_t, t, inputs)
+        x_t, inputs, log_p, head = self.denoise(x0, t, sched.alpha_t, generator)
         counted = None if self.pad_id is None else x0 != self.pad_id
         elbo_terms = masked_diffusion_nll(log_p, x0, x_t, sched.elbo_weight, self.mask_id, counted)
         if self.loss_weighting == "elbo":

@@ -134,8 +134,14 @@ def test_probe_prints_predictions_per_noise_level(tmp_path, corpus, capsys):
     )
     rows = json.loads(capsys.readouterr().out)
     assert [r["noise"] for r in rows] == [0.1, 0.5, 1.0] and all(len(r["top"]) == 3 for r in rows)
+    masked = [r["masked"] for r in rows]  # matched context (the default): more of the 9 tokens masked as t grows
+    assert 1 <= masked[0] <= masked[1] <= masked[2] <= 9 and masked[2] > 1
+    clean = ["probe", str(out), "--text", "a [MASK]at sat", "--position", "3", "--true", "c", "--context", "clean"]
+    assert main([*clean, "--noise", "0.1,1.0", "--json"]) == 0
+    assert [r["masked"] for r in json.loads(capsys.readouterr().out)] == [1, 1]
     assert main(["probe", str(out), "--text", "a cat sat", "--position", "3", "--noise", "0.2"]) == 0
-    assert "true token 'c'" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "true token 'c', context matched" in table and "masked " in table and "/9  " in table
     assert main(["probe", str(out), "--text", "a [MASK]at", "--position", "3"]) == 2
     assert "give the true token with --true" in capsys.readouterr().err
 

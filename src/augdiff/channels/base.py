@@ -87,6 +87,23 @@ class LatentChannel(nn.Module, ABC):
         """
         return None
 
+    def latent_kl(
+        self, network: nn.Module, inputs: ChannelInput, log_p_x0: Tensor, t: Tensor, s: Tensor | None
+    ) -> Tensor | None:
+        """The latent's KL for one reverse step t → s at each position that stays masked ``[B, L]`` (nats;
+        ``s=None``: its continuous-time rate), for the likelihood bound (:mod:`augdiff.metrics.bound`);
+        ``None``: the channel has no latent, the bound is the token term alone."""
+        raise NotImplementedError("the bound's latent terms are not derived for this channel")
+
+    def prior_kl(self, network: nn.Module, x0: Tensor) -> Tensor | None:
+        """The latent's KL to its prior at t = 1, summed over positions ``[B]`` (``None``: no latent prior)."""
+        return None
+
+    def settle(self, network: nn.Module) -> dict[str, Any]:
+        """Settings measured from the network when training starts (after any ``init_from``), to be written into
+        the run's config section ``self.name`` so that a resume and every later load use the same values."""
+        return {}
+
     def combine(self, log_p: Tensor, head: Tensor | None, state: Any) -> Tensor:
         """Reduce the R rows evaluated per sequence, ``[B, R, L, V]``, to ``[B, L, V]`` (R = 1 here)."""
         assert log_p.shape[1] == 1, "this channel evaluates one row per sequence"

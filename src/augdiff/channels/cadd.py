@@ -14,6 +14,14 @@ bridge :math:`\mathcal N(\tilde\mu(\hat z_0, z_t), \tilde\beta)` (Eq 16–17) wi
 Gradient through :math:`z_0`: Alg. 1 forms :math:`z_t` from :math:`w_\theta(x_0)` with no stop-gradient,
 so by default the embedding table also learns through the noisy latent (``z0_grad=True``); ``False`` detaches
 it (the table then learns only through :math:`z_{disc}`).
+
+Scale of the latent (the paper leaves it free; defaults keep the paper). With the gradient through
+:math:`z_0`, nothing stops the embedding rows from growing until the latent gives :math:`x_0` away through any
+noise. ``radius`` R fixes it: the latent uses the rows L2-normalised to norm R (as CDCD, Dieleman et al.
+2022), while the token path keeps the raw rows. ``sigma`` scales the noise, :math:`z_t = a_t z_0 + \sigma b_t
+\varepsilon`: the path runs on :math:`z/\sigma` (a fine-tuned ``hf:`` model's embedding elements have std
+~0.02, where unit noise swamps them). ``fusion="gated"`` adds :math:`g\,z_t` with a learned scalar g that
+starts at 0, so step 0 of a fine-tune from MDLM is exactly MDLM (``add`` turns clean inputs into 2w(x)).
 """
 
 from __future__ import annotations
@@ -26,14 +34,14 @@ import torch
 from torch import Tensor, nn
 
 from augdiff.channels.base import ChannelInput, LatentChannel, ReverseStep
-from augdiff.processes.gaussian import continuous_kl_weight, gaussian_bridge, gaussian_forward
+from augdiff.processes.gaussian import bridge_kl_weight, continuous_kl_weight, gaussian_bridge, gaussian_forward
 from augdiff.schedules import MaskSchedule
 from augdiff.schedules.gaussian import GaussianSchedule
 
-__all__ = ["CADDState", "CADDChannel", "estimate_z0", "FUSIONS", "Z0_ESTIMATES"]
+__all__ = ["CADDState", "CADDChannel", "estimate_z0", "expected_sq_error", "FUSIONS", "Z0_ESTIMATES"]
 
-FUSIONS = ("add", "concat", "reweight")
-Z0_ESTIMATES = ("hard", "soft")
+FUSIONS = ("add", "concat", "reweight", "gated")
+Z0_ESTIMATES = ("hard", "soft", "sample")
 
 
 @dataclass
@@ -44,18 +52,37 @@ class CADDState:
     t: float
 
 
-def estimate_z0(embedding: Tensor, log_p_x0: Tensor, how: str) -> Tensor:
-    r""":math:`\hat z_0` from :math:`p_\theta(x_0 \mid \cdot)` (CADD Eq 21).
+def estimate_z0(embedding: Tensor, log_p_x0: Tensor, how: str, generator: torch.Generator | None = None) -> Tensor:
+    r""":math:`\hat z_0` from :math:`p_\theta(x_0 \mid \cdot)` (CADD Eq 21; ``sample``: Eq 12 taken literally).
 
-    hard: :math:`w_\theta(\arg\max_v \pi_v)`; soft: :math:`\sum_v \pi_v\, w_{\theta,v}`.
+    hard: :math:`w_\theta(\arg\max_v \pi_v)`; soft: :math:`\sum_v \pi_v\, w_{\theta,v}`; sample:
+    :math:`w_\theta(\hat x)` with :math:`\hat x \sim \pi`.
 
     Args:
-        embedding: the data tokens' embedding rows ``[V, D]``.
+        embedding: the data tokens' latent rows ``[V, D]``.
         log_p_x0: log-probabilities ``[..., V]``.
     """
     if how == "hard":
         return embedding[log_p_x0.argmax(dim=-1)]
+    if how == "sample":
+        flat = log_p_x0.reshape(-1, log_p_x0.shape[-1]).float().exp()
+        drawn = torch.multinomial(flat, 1, generator=generator).reshape(log_p_x0.shape[:-1])
+        return embedding[drawn]
     return log_p_x0.softmax(dim=-1).to(embedding.dtype) @ embedding
+
+
+def expected_sq_error(embedding: Tensor, log_p_x0: Tensor, z0: Tensor, how: str) -> Tensor:
+    r""":math:`\mathbb E\,\|z_0 - \hat z_0\|^2` per position ``[...]`` under the reverse model's choice of
+    :math:`\hat z_0`: the plain error for hard and soft, :math:`\sum_v \pi_v \|z_0 - w_v\|^2` for ``sample``.
+
+    For ``sample`` the reverse kernel is the mixture :math:`\sum_v \pi_v\, \mathcal N(\tilde\mu(w_v), \tilde\beta)`,
+    and KL is convex in its second argument, so this expectation bounds the mixture's KL from above.
+    """
+    if how != "sample":
+        return ((z0 - estimate_z0(embedding, log_p_x0, how)) ** 2).sum(dim=-1)
+    probs = log_p_x0.softmax(dim=-1).to(embedding.dtype)
+    sq = (z0**2).sum(-1) - 2.0 * (probs * (z0 @ embedding.T)).sum(-1) + probs @ (embedding**2).sum(-1)
+    return sq.clamp_min(0.0)
 
 
 class CADDChannel(LatentChannel):
@@ -67,11 +94,15 @@ class CADDChannel(LatentChannel):
         mask_id: id of the mask token (= V).
         hidden_size: embedding width D.
         fusion: ``add`` (z_disc + z_t, the paper's default), ``concat`` (linear map of [z_disc, z_t], started as
-            the sum) or ``reweight`` (α_t·z_disc + (1−α_t)·z_t, App. C.3 as printed).
-        z0_hat: ``hard`` or ``soft`` estimate of z_0 for the sampling bridge and the MSE term.
+            the sum), ``reweight`` (α_t·z_disc + (1−α_t)·z_t, App. C.3 as printed) or ``gated`` (z_disc + g·z_t,
+            g learned from 0).
+        z0_hat: ``hard``, ``soft`` or ``sample`` estimate of z_0 for the sampling bridge and the MSE term.
         mse_weight: multiplier of the Eq 19 term (0: cross-entropy only, the paper's default).
+        mse_weighting: ``constant`` (the plain ‖ẑ_0 − z_0‖², Table 10) or ``elbo`` (−½SNR′(t), Eq 19's limit).
         k: K, latent particles per sequence at sampling (Eq 5).
         z0_grad: let gradients reach the embedding table through z_0.
+        radius: latent rows L2-normalised to this norm (``None``: the raw embedding rows, the paper).
+        sigma: noise scale of the latent path (``None``: the embedding's RMS, see :meth:`settle`).
     """
 
     name = "cadd"
@@ -89,9 +120,13 @@ class CADDChannel(LatentChannel):
         mse_weight: float = 0.0,
         k: int = 1,
         z0_grad: bool = True,
+        mse_weighting: str = "constant",
+        radius: float | None = None,
+        sigma: float | None = 1.0,
     ) -> None:
         super().__init__()
-        assert fusion in FUSIONS and z0_hat in Z0_ESTIMATES and k >= 1
+        assert fusion in FUSIONS and z0_hat in Z0_ESTIMATES and k >= 1 and (sigma is None or sigma > 0)
+        assert mse_weighting in ("constant", "elbo") and (radius is None or radius > 0)
         self.schedule = schedule
         self.mask_schedule = mask_schedule
         self.mask_id = mask_id
@@ -100,19 +135,51 @@ class CADDChannel(LatentChannel):
         self.mse_weight = mse_weight
         self.k = k
         self.z0_grad = z0_grad
+        self.mse_weighting = mse_weighting
+        self.radius = radius
+        self.sigma_unset = sigma is None  # measured by settle() when training starts
+        self.sigma = 1.0 if sigma is None else sigma
+        if fusion == "gated":
+            self.gate = nn.Parameter(torch.zeros(()))
         if fusion == "concat":
             self.proj = nn.Linear(2 * hidden_size, hidden_size)
             with torch.no_grad():  # start as the sum, so fine-tuning from MDLM starts where "add" does
                 self.proj.weight.copy_(torch.cat([torch.eye(hidden_size), torch.eye(hidden_size)], dim=1))
                 self.proj.bias.zero_()
 
+    def settle(self, network: nn.Module) -> dict[str, Any]:
+        """``sigma=None`` → the RMS of the data tokens' embedding elements, so that noise and signal share a scale
+        (an ``hf:`` model's embeddings have element std ~0.02)."""
+        if self.sigma_unset:
+            self.sigma = float(network.embedding_weight()[: self.mask_id].detach().float().pow(2).mean().sqrt())
+            self.sigma_unset = False
+            return {"sigma": self.sigma}
+        return {}
+
+    def _to_latent(self, rows: Tensor) -> Tensor:
+        """Embedding rows → the latent's rows (normalised to ``radius`` when one is set)."""
+        if self.radius is None:
+            return rows
+        return self.radius * rows / rows.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
     def _embedding(self, network: nn.Module) -> Tensor:
-        return network.embedding_weight()[: self.mask_id]
+        """The data tokens' latent rows ``[V, D]``."""
+        return self._to_latent(network.embedding_weight()[: self.mask_id])
+
+    def latent_of(self, network: nn.Module, x: Tensor) -> Tensor:
+        """z_0 = w(x) as the latent channel reads it ``[..., D]``."""
+        return self._to_latent(network.embed_tokens(x))
+
+    def noised(self, z0: Tensor, t: Tensor, eps: Tensor) -> Tensor:
+        r""":math:`a_t z_0 + \sigma b_t \varepsilon` (Eq 11 on the scaled path)."""
+        return self.sigma * gaussian_forward(z0 / self.sigma, t, self.schedule, eps)
 
     def fuse(self, z_disc: Tensor, z_t: Tensor, t: Tensor) -> Tensor:
         """Combine ``w(x_t)`` and ``z_t`` ``[B, L, D]`` into the network input (App. C.3, Table 8)."""
         if self.fusion == "add":
             return z_disc + z_t
+        if self.fusion == "gated":
+            return z_disc + self.gate.to(z_t.dtype) * z_t
         if self.fusion == "concat":
             return self.proj(torch.cat([z_disc, z_t], dim=-1))
         alpha = self.mask_schedule.alpha(t).to(z_t.dtype).reshape(-1, 1, 1)
@@ -123,10 +190,10 @@ class CADDChannel(LatentChannel):
         self, network: nn.Module, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
     ) -> ChannelInput:
         emb_x0 = network.embed_tokens(x0)
-        z0 = emb_x0 if self.z0_grad else emb_x0.detach()
+        z0 = self._to_latent(emb_x0 if self.z0_grad else emb_x0.detach())
         eps = torch.randn(z0.shape, device=z0.device, dtype=z0.dtype, generator=generator)
         masked = (x_t == self.mask_id).unsqueeze(-1)
-        z_t = torch.where(masked, gaussian_forward(z0, t, self.schedule, eps), z0)
+        z_t = torch.where(masked, self.noised(z0, t, eps), z0)
         # w(x_t) without a second lookup: x_t is x_0 except at masked positions (one gather, one scatter-add less).
         z_disc = torch.where(masked, network.embedding_weight()[self.mask_id], emb_x0)
         return ChannelInput(input_embeds=self.fuse(z_disc, z_t, t), context={"z0": z0})
@@ -143,14 +210,42 @@ class CADDChannel(LatentChannel):
         head: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor | None:
-        r"""Eq 19's :math:`\|z_0 - \hat z_0\|^2` on masked positions, weighted by its continuous-time limit
-        :math:`-\tfrac12\mathrm{SNR}'(t)` (``elbo``) or 1 (``constant``), times ``mse_weight``; per token."""
+        r"""Eq 19's :math:`\|z_0 - \hat z_0\|^2` on masked positions times ``mse_weight``, per token: plain
+        (``mse_weighting=constant``, Table 10) or weighted by its continuous-time limit
+        :math:`-\tfrac12\mathrm{SNR}'(t)/\sigma^2` (``elbo``, ~(1−t)/t³ for the flow path: 10⁹ near t = 0).
+        The model's ``weighting`` (of the token loss) does not choose this one."""
         if self.mse_weight == 0.0:
             return None
-        z0_hat = estimate_z0(self._embedding(network), log_p_x0, self.z0_hat)
+        z0_hat = estimate_z0(self._embedding(network), log_p_x0, "soft" if self.z0_hat == "sample" else self.z0_hat)
         err = ((z0_hat - inputs.context["z0"]) ** 2).sum(dim=-1) * (x_t == self.mask_id)
-        weight = continuous_kl_weight(t, self.schedule) if weighting == "elbo" else torch.ones_like(t)
+        if self.mse_weighting == "elbo":
+            weight = continuous_kl_weight(t, self.schedule) / self.sigma**2
+        else:
+            weight = torch.ones_like(t)
         return self.mse_weight * (weight.to(err.dtype) * err.sum(dim=-1)).sum() / x0.numel()
+
+    # -- the likelihood bound (metrics.bound) ----------------------------------------------------------------
+    def latent_kl(
+        self, network: nn.Module, inputs: ChannelInput, log_p_x0: Tensor, t: Tensor, s: Tensor | None
+    ) -> Tensor:
+        r"""KL of the latent's reverse step at each position that stays masked ``[B, L]`` (nats).
+
+        Discrete step t → s: :math:`\tfrac12(\mathrm{SNR}(s) - \mathrm{SNR}(t))\,\|z_0 - \hat z_0\|^2/\sigma^2`
+        (:func:`~augdiff.processes.gaussian.bridge_kl_weight`, CADD Eq 18–19); ``s=None``: its rate in continuous
+        time, :math:`-\tfrac12\mathrm{SNR}'(t)` in place of the SNR difference.
+        """
+        err = expected_sq_error(self._embedding(network), log_p_x0.float(), inputs.context["z0"].float(), self.z0_hat)
+        weight = continuous_kl_weight(t, self.schedule) if s is None else bridge_kl_weight(t, s, self.schedule)
+        return weight.to(err.dtype).unsqueeze(-1) * err / self.sigma**2
+
+    def prior_kl(self, network: nn.Module, x0: Tensor) -> Tensor:
+        r""":math:`\mathrm{KL}(\mathcal N(a_1 z_0, \sigma^2 b_1^2 I) \,\|\, \mathcal N(0, \sigma^2 I))` summed over
+        positions ``[B]`` (nats; 0 for the flow path, where a_1 = 0 and b_1 = 1)."""
+        z0 = self.latent_of(network, x0).float() / self.sigma
+        one = torch.ones((), dtype=torch.float64)
+        a, b2 = float(self.schedule.signal(one)), float(self.schedule.noise(one) ** 2)
+        per_dim = 0.0 if b2 == 1.0 else 0.5 * (b2 - 1.0 - math.log(b2))
+        return (0.5 * a**2 * (z0**2).sum(-1) + per_dim * z0.shape[-1]).sum(-1)
 
     # -- sampling ------------------------------------------------------------------------------------------
     def num_particles(self) -> int:
@@ -170,10 +265,10 @@ class CADDChannel(LatentChannel):
             self.z0_hat = z0_hat
 
     def init_state(self, network: nn.Module, x_T: Tensor, generator: torch.Generator | None) -> CADDState:
-        """z_T ~ N(0, I) for masked positions (Alg. 2 line 3); given (prefix/infill) tokens keep w(x)."""
-        clean = network.embed_tokens(x_T).unsqueeze(1)
+        """z_T ~ N(0, σ²I) for masked positions (Alg. 2 line 3); given (prefix/infill) tokens keep w(x)."""
+        clean = self.latent_of(network, x_T).unsqueeze(1)
         b, l, d = x_T.shape[0], x_T.shape[1], clean.shape[-1]
-        noise = torch.randn((b, self.k, l, d), device=clean.device, dtype=clean.dtype, generator=generator)
+        noise = self.sigma * torch.randn((b, self.k, l, d), device=clean.device, dtype=clean.dtype, generator=generator)
         masked = (x_T == self.mask_id)[:, None, :, None]
         return CADDState(z=torch.where(masked, noise, clean), t=1.0)
 
@@ -187,10 +282,12 @@ class CADDChannel(LatentChannel):
         self, network: nn.Module, state: CADDState, step: ReverseStep, generator: torch.Generator | None
     ) -> CADDState:
         """Masked positions move along the bridge towards ẑ_0 (Eq 16–17, 21); unmasked ones hold w(x_s)."""
-        z0_hat = estimate_z0(self._embedding(network), step.log_p_x0, self.z0_hat).unsqueeze(1)
-        mean, var = gaussian_bridge(state.z, z0_hat.to(state.z.dtype), step.t, step.s, self.schedule)
+        z0_hat = estimate_z0(self._embedding(network), step.log_p_x0, self.z0_hat, generator).unsqueeze(1)
+        mean, var = gaussian_bridge(
+            state.z / self.sigma, z0_hat.to(state.z.dtype) / self.sigma, step.t, step.s, self.schedule
+        )
         noise = torch.randn(state.z.shape, device=state.z.device, dtype=state.z.dtype, generator=generator)
-        moved = mean + var.sqrt() * noise
+        moved = self.sigma * (mean + var.sqrt() * noise)
         still_masked = (step.x_s == self.mask_id)[:, None, :, None]
-        clean = network.embed_tokens(step.x_s).unsqueeze(1)
+        clean = self.latent_of(network, step.x_s).unsqueeze(1)
         return CADDState(z=torch.where(still_masked, moved, clean), t=step.s)

@@ -23,6 +23,11 @@ class NoChannel(LatentChannel):
     ) -> ChannelInput:
         return ChannelInput()
 
+    def latent_kl(
+        self, network: nn.Module, inputs: ChannelInput, log_p_x0: Tensor, t: Tensor, s: Tensor | None
+    ) -> Tensor | None:
+        return None  # no latent: the bound is MDLM's ELBO
+
     def init_state(self, network: nn.Module, x_T: Tensor, generator: torch.Generator | None) -> Any:
         return None
 

@@ -10,7 +10,7 @@ import torch
 
 from augdiff.data.tokens import encode_chars
 from augdiff.errors import AugdiffError
-from augdiff.probe import probe_latent
+from augdiff.probe import CONTEXTS, probe_latent
 from augdiff.runs import load_run
 from augdiff.train import resolve_device
 
@@ -25,6 +25,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--true", help=f"the true token at --position when the text has {MASK_MARKER} there")
     p.add_argument("--noise", default="0.1,0.3,0.5,0.7,1.0", help="comma-separated noise levels t in [0, 1]")
     p.add_argument("--top", type=int, default=3, help="predictions shown per noise level")
+    p.add_argument(
+        "--context",
+        choices=CONTEXTS,
+        default="matched",
+        help="matched: at each level t also mask the other tokens with probability 1-alpha(t), each with its "
+        "true token's latent at t, as the model saw in training (with time conditioning off it reads t from how "
+        "much is masked); clean: mask only --position",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the latent noise and of the masked positions")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
@@ -74,12 +83,17 @@ def run(args: argparse.Namespace) -> int:
     if args.true is not None and len(args.true) != 1:
         raise AugdiffError(f"--true {args.true!r}: a character-level model takes one character")
     tokens[torch.tensor(masked, dtype=torch.bool)] = loaded.model.mask_id
-    rows = probe_latent(loaded.model, tokens, position, true_token, levels, top=args.top)
+    rows = probe_latent(
+        loaded.model, tokens, position, true_token, levels, top=args.top, seed=args.seed, context=args.context
+    )
     show = lambda i: chars[i] if i < len(chars) else "[MASK]"  # noqa: E731
     if args.json:
-        print(json.dumps([{"noise": r.noise, "top": [[show(i), p] for i, p in r.top]} for r in rows], indent=2))
+        out = [{"noise": r.noise, "masked": r.masked, "top": [[show(i), p] for i, p in r.top]} for r in rows]
+        print(json.dumps(out, indent=2))
         return 0
-    print(f"position {args.position}, true token {show(true_token)!r}")
+    print(f"position {args.position}, true token {show(true_token)!r}, context {args.context}")
+    width = len(str(len(masked)))
     for r in rows:
-        print(f"t={r.noise:.2f}  " + "  ".join(f"{show(i)!r}:{p:.3f}" for i, p in r.top))
+        shown = "  ".join(f"{show(i)!r}:{p:.3f}" for i, p in r.top)
+        print(f"t={r.noise:.2f}  masked {r.masked:>{width}}/{len(masked)}  {shown}")
     return 0

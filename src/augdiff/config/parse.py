@@ -92,9 +92,12 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
 
 
 def config_from_stored(data: dict[str, Any]) -> TrainConfig:
-    """The config saved with a checkpoint: keys it predates take the value it was trained with, and LADD's
-    former boolean ``normalize`` becomes ``unit`` / ``none``."""
+    """The config saved with a checkpoint: keys it predates take the value it was trained with (CADD's MSE term
+    followed the token loss's weighting), and LADD's former boolean ``normalize`` becomes ``unit`` / ``none``."""
     tree = _deep_copy(data)
+    cadd = tree.get("cadd")
+    if isinstance(cadd, dict) and "mse_weighting" not in cadd:  # it followed the token loss's weighting then
+        cadd["mse_weighting"] = tree.get("diffusion", {}).get("loss_weighting", "elbo")
     for section, legacy in _LEGACY_VALUES.items():
         stored = tree.get(section)
         if isinstance(stored, dict):

@@ -52,8 +52,14 @@ class CADDConfig:
     fusion: str = "add"
     z0_hat: str = "hard"
     mse_weight: float = 0.0
+    #: constant (plain ‖ẑ_0 − z_0‖², Table 10) or elbo (−½SNR′(t): ~10⁹ near t = 0 on the flow path)
+    mse_weighting: str = "constant"
     k: int = 1
     z0_grad: bool = True
+    #: latent rows L2-normalised to this norm (CDCD); null: the raw embedding rows (the paper)
+    radius: float | None = None
+    #: noise scale of the latent path; null: the RMS of the embedding's elements when training starts
+    sigma: float | None = 1.0
 
 
 @dataclass

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from augdiff.schedules.gaussian import GaussianSchedule
 
-__all__ = ["gaussian_forward", "gaussian_bridge", "continuous_kl_weight", "ddim_step"]
+__all__ = ["gaussian_forward", "gaussian_bridge", "bridge_kl_weight", "continuous_kl_weight", "ddim_step"]
 
 
 def _col(value: Tensor, like: Tensor) -> Tensor:
@@ -71,6 +71,21 @@ def gaussian_bridge(
     coef_zt = a_ts * b_s**2 / b_t**2
     mean = _col(coef_z0, z_t) * z0 + _col(coef_zt, z_t) * z_t
     return mean, _col(var, z_t)
+
+
+def bridge_kl_weight(t: Tensor, s: Tensor, schedule: GaussianSchedule) -> Tensor:
+    r"""Weight of :math:`\|z_0 - \hat z_0\|^2` in the KL of one reverse step t → s (CADD Eq 18–19).
+
+    Both kernels are bridges with the same variance :math:`\tilde\beta`, and their means differ by
+    :math:`c\,(z_0 - \hat z_0)` with c the bridge's z_0 coefficient, so the KL is
+    :math:`c^2/(2\tilde\beta)\,\|z_0 - \hat z_0\|^2`; with :func:`gaussian_bridge`'s coefficients
+    :math:`c^2/\tilde\beta = \mathrm{SNR}(s) - \mathrm{SNR}(t)` for any path (Kingma et al. 2021, Eq 13).
+    Returns :math:`\tfrac12(\mathrm{SNR}(s) - \mathrm{SNR}(t))` ``[B]`` (∞ at s = 0 on paths with b(0) = 0).
+    """
+    t = torch.as_tensor(t, dtype=torch.float64)
+    s = torch.as_tensor(s, dtype=torch.float64)
+    snr = lambda u: schedule.signal(u) ** 2 / schedule.noise(u) ** 2  # noqa: E731
+    return 0.5 * (snr(s) - snr(t))
 
 
 def continuous_kl_weight(t: Tensor, schedule: GaussianSchedule) -> Tensor:

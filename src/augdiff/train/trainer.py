@@ -13,7 +13,7 @@ import math
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,10 @@ class Trainer:
         self.model = build_model(cfg, ds.vocab_size, ds.seq_len, decode, pad).to(self.device)
         if cfg.init_from and load_init:
             load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method, cfg.ladd)
+        settled = self.model.channel.settle(self.model.network)
+        if settled:  # written into config.yaml, so a resume rebuilds the same channel
+            name = self.model.channel.name
+            self.cfg = cfg = replace(cfg, **{name: replace(getattr(cfg, name), **settled)})
         self.dist.seed_rank_stream(cfg.seed)  # identical init above; distinct dropout per rank from here
         if cfg.compile:  # in place (nn.Module.compile): state_dict keys, EMA and checkpoints stay unprefixed
             self.model.network.compile()
