@@ -60,6 +60,8 @@ class LatentChannel(nn.Module, ABC):
 
     name: str = "abstract"
     stateless: bool = True
+    #: what the model's ELBO-style NLL (``LossOutput.nll``) is, in words, for reports
+    nll_kind: str = "token term given the latent: not a likelihood of x"
     #: λ_x of LADD Eq 14, the weight of the token loss (1 for every other method).
     token_weight: float = 1.0
 

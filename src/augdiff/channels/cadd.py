@@ -106,6 +106,7 @@ class CADDChannel(LatentChannel):
     """
 
     name = "cadd"
+    nll_kind = "token term given a latent drawn from q(.|x): not a likelihood (metrics.bound gives one)"
     stateless = False  # z moves every step: the sampler may not reuse p(x_0 | x_t)
 
     def __init__(

@@ -16,6 +16,7 @@ class NoChannel(LatentChannel):
     """The empty channel of plain masked diffusion (MDLM, Sahoo et al. 2024)."""
 
     name = "none"
+    nll_kind = "ELBO: an upper bound on -log p(x)"
     stateless = True
 
     def train_input(

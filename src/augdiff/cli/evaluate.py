@@ -22,6 +22,7 @@ from augdiff.metrics import (
     estimate_nll,
     evaluate_generation,
 )
+from augdiff.metrics.bound import estimate_bound, has_bound, nll_kind
 from augdiff.runs import load_run
 from augdiff.train import resolve_device
 
@@ -39,6 +40,11 @@ def add_parser(sub: Any) -> None:
         help="tokens:/text: data: the validation split (last 5%%) or every row of the file (a held-out test file)",
     )
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument(
+        "--bound-steps",
+        default="128",
+        help="grid steps T of the likelihood bound (mdlm, cadd), comma-separated; 0: continuous time; none: skip",
+    )
     p.add_argument("--swd-steps", default="128", help="sawtooth: comma-separated sampling steps for SWD")
     p.add_argument("--swd-samples", type=int, default=1000, help="sawtooth: samples per SWD estimate")
     p.add_argument(
@@ -83,6 +89,19 @@ def _bits_per_char(description: dict[str, Any], est: NLLEstimate, batches: Itera
     }
 
 
+def _bound_steps(text: str) -> list[int]:
+    """``--bound-steps``: ``"128,0"`` → [128, 0]; ``none`` → []."""
+    if text.strip().lower() == "none":
+        return []
+    try:
+        steps = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        steps = [-1]
+    if not steps or min(steps) < 0:
+        raise AugdiffError(f"--bound-steps {text!r}: give grid steps ≥ 1 (0: continuous time) or none, e.g. 128,0")
+    return steps
+
+
 def _check(args: argparse.Namespace) -> None:
     if args.max_sequences is not None and args.max_sequences < 1:
         raise AugdiffError(f"--max-sequences={args.max_sequences} must be a positive integer")
@@ -101,9 +120,12 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     out_json = check_teacher_flags(args)
     swd_steps = parse_steps(args.swd_steps, "--swd-steps")
+    bound_steps = _bound_steps(args.bound_steps)
     steps = parse_steps(args.steps, "--steps")
     device = resolve_device(args.device)
     loaded = load_run(args.run_dir, weights=args.weights, device=device)
+    if bound_steps and not has_bound(loaded.model):
+        bound_steps = []  # AR: the NLL is exact; LADD: no bound derived (nll_kind says what the NLL is)
     data = make_dataset(args.data, like=loaded.data)
     reference = None
     if args.mauve:  # human text for MAUVE: the first --num-samples validation rows
@@ -123,7 +145,15 @@ def run(args: argparse.Namespace) -> int:
         device=device,
     )
     result: dict[str, Any] = {"run": str(loaded.path), "step": loaded.step, "data": args.data, **est.as_dict()}
+    result["nll_kind"] = nll_kind(loaded.model)
     result.update(_bits_per_char(loaded.data, est, _batches(data, args.split, args.batch_size, args.max_sequences)))
+    if bound_steps:
+        bounds = {}
+        for t in bound_steps:
+            batches = _batches(data, args.split, args.batch_size, args.max_sequences)
+            kw = dict(steps=t, time_samples=args.time_samples, seed=args.seed, device=device)
+            bounds[str(t)] = estimate_bound(loaded.model, batches, time_eps=loaded.config.diffusion.time_eps, **kw)
+        result["bound"] = {t: b.as_dict() for t, b in bounds.items()}
     if isinstance(data, SawtoothDataset):
         from augdiff.experiments.sawtooth import swd_between, swd_references
 

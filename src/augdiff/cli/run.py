@@ -13,9 +13,10 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run an experiment end to end", description=__doc__)
     p.add_argument(
         "experiment",
-        choices=("sawtooth", "sawtooth-ablation", "text"),
+        choices=("sawtooth", "sawtooth-ablation", "text", "cadd-sweep"),
         help="sawtooth: LADD §5.1 (Table 1, Figure 2); sawtooth-ablation: each of the eight changes to the LADD "
-        "authors' settings switched off alone; text: AR/MDLM/CADD/LADD on a character corpus (--corpus)",
+        "authors' settings switched off alone; text: AR/MDLM/CADD/LADD on a character corpus (--corpus); "
+        "cadd-sweep: CADD's latent settings against MDLM on a character corpus (--corpus; --methods: variants)",
     )
     p.add_argument("--corpus", default=None, help="text: a UTF-8 text file, e.g. tinyshakespeare.txt")
     p.add_argument("--out", required=True, help="output directory (runs, results.json, report.md, plots)")
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         raise AugdiffError("--changes and --radii apply to sawtooth-ablation only (drop them)")
     if args.experiment == "text":
         return _run_text(args, methods)
+    if args.experiment == "cadd-sweep":
+        return _run_cadd_sweep(args)
     if args.corpus is not None:
         raise AugdiffError("--corpus applies to the text experiment only (drop it for sawtooth)")
     from augdiff.experiments.sawtooth import run_sawtooth
@@ -103,4 +106,20 @@ def _run_text(args: argparse.Namespace, methods: tuple[str, ...]) -> int:
         print(f"{name}: BPC {res['bpc']:.3f}; gen-PPL {ppl}")
     out = Path(args.out)
     print(f"report: {out / 'report.md'}  results: {out / 'results.json'}")
+    return 0
+
+
+def _run_cadd_sweep(args: argparse.Namespace) -> int:
+    from augdiff.experiments.cadd_sweep import VARIANTS, run_cadd_sweep
+
+    if args.corpus is None:
+        raise AugdiffError("augdiff run cadd-sweep needs --corpus PATH (a UTF-8 text file, e.g. tinyshakespeare.txt)")
+    variants = tuple(VARIANTS) if args.methods is None else tuple(v.strip() for v in args.methods.split(","))
+    results = run_cadd_sweep(
+        args.out, args.corpus, preset=args.preset, variants=variants, device=args.device, seed=args.seed
+    )
+    for name, res in results["variants"].items():
+        bound = res["bound"]["128"]["bpt_bound"]
+        print(f"{name}: token term {res['token_term_bpc']:.3f} BPC, bound (T=128) {bound:.3f} BPC")
+    print(f"report: {Path(args.out) / 'report.md'}  results: {Path(args.out) / 'results.json'}")
     return 0

@@ -27,6 +27,7 @@ from augdiff.experiments.training import train_or_reuse, train_two_stages
 from augdiff.files import ensure_dir, write_text_atomic
 from augdiff.methods import LADD_METHODS, METHODS
 from augdiff.metrics import estimate_nll, sliced_wasserstein
+from augdiff.metrics.bound import estimate_bound, has_bound, nll_kind
 from augdiff.runs import load_run
 from augdiff.sampling import generate
 from augdiff.train import resolve_device
@@ -34,6 +35,7 @@ from augdiff.train import resolve_device
 __all__ = ["SawtoothPreset", "PRESETS", "method_config", "ladd_rows", "swd_references", "run_sawtooth"]
 
 SAMPLING_STEPS = (1, 2, 4, 8, 16, 32, 64, 128)
+BOUND_STEPS = 128  # T of the likelihood bound reported beside the recon NLL (metrics.bound)
 _SWD_SEED = 7  # one set of projection directions for every comparison (common random numbers)
 
 
@@ -245,7 +247,16 @@ def _evaluate(
         swd[str(steps)] = swd_between(samples, reference, preset.n_directions)
     # Paired with the exact −log p(x)/d of the same sequences: far tighter than comparing two means.
     gap = nll.per_sequence - data.exact_nll_per_token(data.valid_sample(preset.valid_sequences).x)
+    bound = None
+    if has_bound(loaded.model):  # MDLM and CADD: an upper bound on −log p(x) beside the token term
+        batches = data.valid_batches(preset.sample_batch, preset.valid_sequences)
+        bound = estimate_bound(
+            loaded.model, batches, steps=BOUND_STEPS, time_samples=preset.time_samples, device=device
+        )
     return {
+        "nll_kind": nll_kind(loaded.model),
+        "nll_bound": None if bound is None else bound.bound,
+        "nll_bound_stderr": None if bound is None else bound.stderr,
         "recon_nll": nll.nll,
         "recon_nll_stderr": nll.stderr,
         "recon_minus_entropy": float(gap.mean()),

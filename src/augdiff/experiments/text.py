@@ -4,7 +4,9 @@ Every method gets the same backbone size and the same number of optimizer steps 
 them). The AR model is both the baseline and the teacher of generative perplexity. Reported per method:
 
 * validation bits per character from the ELBO's token term (exact for AR; for CADD and LADD the token term
-  given a latent that carries information about x, as the papers report it — not a likelihood of x);
+  given a latent that carries information about x, as the papers report it — not a likelihood of x), and for
+  MDLM and CADD the likelihood bound on a 128-step grid (metrics.bound: for CADD the token term plus the
+  latent's KL terms);
 * generative perplexity under the AR teacher, token entropy, speed and GFLOPs at each sampling budget;
 * the matched-compute frontier: gen-PPL at fixed GFLOPs-per-sample budgets, linearly interpolated between
   measured budgets and n/a outside them (LADD Table 2).
@@ -30,6 +32,7 @@ from augdiff.experiments.training import train_or_reuse, train_two_stages
 from augdiff.files import ensure_dir, json_safe, write_text_atomic
 from augdiff.methods import LADD_METHODS
 from augdiff.metrics import estimate_nll
+from augdiff.metrics.bound import estimate_bound, has_bound, nll_kind
 from augdiff.metrics.generation import evaluate_generation
 from augdiff.metrics.teacher import load_teacher
 from augdiff.runs import load_run
@@ -40,6 +43,7 @@ __all__ = ["TextPreset", "TEXT_PRESETS", "TEXT_METHODS", "text_method_config", "
 TEXT_METHODS = ("ar", "mdlm", "cadd", "co-ladd", "di-ladd")
 INFERENCE = {"joint": 0.0, "seq": 1.0}
 SAMPLING_STEPS = (4, 8, 16, 32, 64, 128, 256)
+BOUND_STEPS = 128  # T of the likelihood bound reported beside the token term (metrics.bound)
 
 
 @dataclass(frozen=True)
@@ -228,12 +232,20 @@ def _bpc(run_dir: Path, data: Any, preset: TextPreset, device: torch.device, lag
         device=device,
     )
     # one token is one character: bits per character = nats per token / ln 2
-    return {
+    result: dict[str, Any] = {
         "nll": est.nll,
         "nll_stderr": est.stderr,
         "bpc": est.nll / math.log(2),
         "bpc_stderr": est.stderr / math.log(2),
+        "nll_kind": nll_kind(loaded.model),
     }
+    if has_bound(loaded.model):
+        batches = data.valid_batches(preset.sample_batch, preset.valid_sequences)
+        bound = estimate_bound(
+            loaded.model, batches, steps=BOUND_STEPS, time_samples=preset.time_samples, device=device
+        )
+        result.update({"bpc_bound": bound.bound / math.log(2), "bpc_bound_stderr": bound.stderr / math.log(2)})
+    return result
 
 
 def _generation(
