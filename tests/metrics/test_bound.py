@@ -8,13 +8,15 @@ import math
 import pytest
 import torch
 from dummies import EnumeratedDenoiser, FixedLogits, all_sequences
-from ladd_models import ladd_model
+from ladd_models import METHODS, ladd_model
 from torch import nn
 
 from augdiff.channels.base import ChannelInput
 from augdiff.channels.cadd import CADDChannel
+from augdiff.config import build_config
 from augdiff.errors import AugdiffError
-from augdiff.metrics.bound import estimate_bound, step_terms
+from augdiff.methods import build_model
+from augdiff.metrics.bound import estimate_bound, has_bound, step_terms
 from augdiff.metrics.likelihood import estimate_nll
 from augdiff.model import DiffusionModel
 from augdiff.processes.gaussian import bridge_kl_weight, gaussian_bridge
@@ -185,10 +187,9 @@ def test_cadd_bound_of_a_context_free_model_is_its_nll_plus_the_latent_kl():
         z0 = model.network.embed_tokens(x0)[0]
         z0_hat = model.network.logits[:, :V].softmax(-1) @ model.network.embedding_weight()[:V]
         err = ((z0 - z0_hat) ** 2).sum().item()
-    sched, snr = model.channel.schedule, lambda u: (1.0 - u) ** 2 / u**2
-    assert sched.signal(torch.tensor(0.3)).item() == pytest.approx(0.7)  # the flow path, whose SNR is snr(u)
-    latent_exact = sum(((k - 1) / steps) * 0.5 * (snr((k - 1) / steps) - snr(k / steps)) for k in range(2, steps + 1))
-    latent_exact *= err
+    sched = model.channel.schedule
+    snr = [(sched.signal(u) / sched.noise(u)).item() ** 2 for u in torch.arange(steps + 1, dtype=torch.float64) / steps]
+    latent_exact = err * sum((k - 1) / steps * 0.5 * (snr[k - 1] - snr[k]) for k in range(2, steps + 1))
     token, latent, token_se, latent_se = step_means(model, x0, steps=steps, rows=4000)
     assert token == pytest.approx(nll, abs=5 * token_se)
     assert latent == pytest.approx(latent_exact, abs=5 * latent_se)
@@ -226,7 +227,7 @@ def test_padding_adds_nothing_to_the_bound():
 # -- the whole bound on the exact denoiser of a correlated distribution ------------------------------------------
 def correlated():
     probs = torch.rand(V**L, generator=gen(4)) + 0.1
-    probs[0] = probs[-1] = 3.0  # 000 and 111 likely: the positions are strongly correlated
+    probs[0] = probs[-1] = 6.0  # 000 and 111 likely: the positions are strongly correlated
     probs = probs / probs.sum()
     model = DiffusionModel(ExactNetwork(probs), LinearSchedule(), V).eval()
     return model, probs.double()
@@ -244,7 +245,7 @@ def brute_force_discrete(probs, steps):
     """E_{x_0 ~ p} Σ_k Σ_{masked sets M} q_k(M) Σ_{i ∈ M} ρ_flip,k · (−log p(x_0^i | x_0 outside M))."""
     states = all_sequences(V, L)
     total = 0.0
-    for x0, p_x in zip(states, probs):
+    for x0, p_x in zip(states, probs, strict=True):
         for k in range(1, steps + 1):
             a_t, a_s = 1.0 - k / steps, 1.0 - (k - 1) / steps
             flip = (a_s - a_t) / (1.0 - a_t)
@@ -305,13 +306,22 @@ def test_continuous_bound_without_a_latent_is_mdlms_elbo_estimate():
 
 
 # -- refusals ----------------------------------------------------------------------------------------------------
-def test_ladd_has_no_bound():
-    """Co-LADD's channel has no latent KL derived: estimate_bound raises AugdiffError naming the method."""
-    model = ladd_model("co-ladd")
-    with pytest.raises(AugdiffError, match="co-ladd"):
+@pytest.mark.parametrize("method", METHODS)
+def test_ladd_has_no_bound(method):
+    """LADD's channels have no latent KL derived: estimate_bound raises AugdiffError naming the method."""
+    model = ladd_model(method)
+    with pytest.raises(AugdiffError, match=method):
         estimate_bound(model, [torch.randint(0, 4, (2, 16), generator=gen(0))], steps=4, time_samples=1)
 
 
+def test_has_bound_names_the_models_estimate_bound_accepts():
+    """has_bound: MDLM and CADD (their channels derive latent_kl), not LADD, not AR (no channel: its NLL is exact)."""
+    assert has_bound(context_free()) and has_bound(context_free(channel=True))
+    assert not any(has_bound(ladd_model(method)) for method in METHODS)
+    assert not has_bound(build_model(build_config({"method": "ar", "model_size": "xxs"}), V))
+
+
 def test_negative_steps_are_refused():
+    """steps < 0 is no grid: AugdiffError (0 is continuous time, T ≥ 1 a grid)."""
     with pytest.raises(AugdiffError, match="steps"):
         estimate_bound(context_free(), [torch.zeros(1, L, dtype=torch.long)], steps=-1)

@@ -149,10 +149,10 @@ class CADDChannel(LatentChannel):
                 self.proj.bias.zero_()
 
     def settle(self, network: nn.Module) -> dict[str, Any]:
-        """``sigma=None`` → the RMS of the data tokens' embedding elements, so that noise and signal share a scale
-        (an ``hf:`` model's embeddings have element std ~0.02)."""
+        """``sigma=None`` → the RMS of the latent rows' elements (R/√D with a radius), so that noise and signal
+        share a scale (an ``hf:`` model's embeddings have element std ~0.02)."""
         if self.sigma_unset:
-            self.sigma = float(network.embedding_weight()[: self.mask_id].detach().float().pow(2).mean().sqrt())
+            self.sigma = float(self._embedding(network).detach().float().pow(2).mean().sqrt())
             self.sigma_unset = False
             return {"sigma": self.sigma}
         return {}
@@ -235,7 +235,10 @@ class CADDChannel(LatentChannel):
         (:func:`~augdiff.processes.gaussian.bridge_kl_weight`, CADD Eq 18–19); ``s=None``: its rate in continuous
         time, :math:`-\tfrac12\mathrm{SNR}'(t)` in place of the SNR difference.
         """
-        err = expected_sq_error(self._embedding(network), log_p_x0.float(), inputs.context["z0"].float(), self.z0_hat)
+        # float64: the weights reach ~1e9 near t = 0, and the sample form's expansion cancels in float32
+        err = expected_sq_error(
+            self._embedding(network).double(), log_p_x0.double(), inputs.context["z0"].double(), self.z0_hat
+        )
         weight = continuous_kl_weight(t, self.schedule) if s is None else bridge_kl_weight(t, s, self.schedule)
         return weight.to(err.dtype).unsqueeze(-1) * err / self.sigma**2
 
