@@ -69,6 +69,9 @@ def test_eval_prints_nll_bits_ppl_and_swd(sawtooth_run, capsys):
     assert {"nll", "bpt", "ppl", "swd", "swd_noise_floor", "oracle_nll"} <= set(result)
     assert result["bpt"] == pytest.approx(result["nll"] / np.log(2))
     assert set(result["swd"]) == {"1", "4"}
+    # MDLM: the NLL is its ELBO, and the default bound (a 128-step grid) is its discrete-time ELBO
+    assert result["nll_kind"].startswith("ELBO") and set(result["bound"]) == {"128"}
+    assert result["bound"]["128"]["bound_latent_term"] == 0.0 and result["bound"]["128"]["nll_bound"] > 0
 
 
 def test_text_run_samples_text_with_a_prefix(text_run, tmp_path):
