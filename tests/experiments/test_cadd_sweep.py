@@ -30,7 +30,7 @@ def test_run_cadd_sweep_writes_results_report_and_plots(tmp_path):
     assert main([*argv, "--methods", "mdlm,cadd-time-r1"]) == 0
     results = json.loads((out / "results.json").read_text())
     mdlm, cadd = results["variants"]["mdlm"], results["variants"]["cadd-time-r1"]
-    assert set(mdlm["sampling"]) == {"-"} and set(cadd["sampling"]) == {"hard", "soft", "sample"}
+    assert set(mdlm["sampling"]) == {"-"} and set(cadd["sampling"]) == {"hard", "soft", "sample", "hard-k4"}
     assert [r["steps"] for r in cadd["sampling"]["soft"]] == list(SWEEP_STEPS)
     assert set(cadd["bound"]) == {str(t) for t in BOUND_STEPS} and set(cadd["cross_entropy"]) == {str(t) for t in TIMES}
     assert mdlm["bound"]["128"]["bound_latent_term"] == 0.0 and cadd["bound"]["128"]["bound_latent_term"] > 0.0

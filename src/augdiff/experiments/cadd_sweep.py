@@ -2,7 +2,8 @@
 
 Each variant changes what the latent can carry (time conditioning, a fixed latent radius, the gradient
 through z_0) and is trained under the text experiment's preset (same backbone, steps and data). Each trained
-model is then sampled with each ẑ_0 estimate (hard, soft, sample). Reported per model:
+model is then sampled with each ẑ_0 estimate (hard, soft, sample) and with K = 4 latent particles (hard).
+Reported per model:
 
 * cross-entropy on masked positions in training-style states at t ∈ TIMES (the latent built from the true
   token): where the latent helps and where it only gives x_0 away;
@@ -43,6 +44,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mdlm": ("mdlm", {}),
     "mdlm-time": ("mdlm", {"model": {"time_conditioning": True}}),
     "cadd-paper": ("cadd", {}),
+    "cadd-r0.25": ("cadd", {"cadd": {"radius": 0.25}}),
+    "cadd-r1": ("cadd", {"cadd": {"radius": 1.0}}),
     "cadd-time": ("cadd", {"model": {"time_conditioning": True}}),
     "cadd-time-r1": ("cadd", {"model": {"time_conditioning": True}, "cadd": {"radius": 1.0}}),
     "cadd-time-r8": ("cadd", {"model": {"time_conditioning": True}, "cadd": {"radius": 8.0}}),
@@ -51,7 +54,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 TIMES = (0.95, 0.8, 0.6, 0.4, 0.2, 0.05)
 BOUND_STEPS = (8, 32, 128, 512, 0)
 SWEEP_STEPS = (8, 32, 128)
-Z0_HATS = ("hard", "soft", "sample")
+# sampler name → (ẑ_0 estimate, K latent particles)
+SAMPLERS = {"hard": ("hard", 1), "soft": ("soft", 1), "sample": ("sample", 1), "hard-k4": ("hard", 4)}
 ENTROPY_TOLERANCE = 0.05
 
 
@@ -108,13 +112,14 @@ def _evaluate(run_dir: Path, data: Any, teacher: Any, spec: Any, dev: torch.devi
         bounds[str(steps)] = est.as_dict()
     is_cadd = loaded.config.method == "cadd"
     sampling = {}
-    for z0_hat in Z0_HATS if is_cadd else ("-",):
+    for name in SAMPLERS if is_cadd else ("-",):
         if is_cadd:
-            model.channel.set_sampling(z0_hat=z0_hat)
+            z0_hat, k = SAMPLERS[name]
+            model.channel.set_sampling(z0_hat=z0_hat, k=k)
         evals = evaluate_generation(
             loaded, SWEEP_STEPS, spec.num_samples, teacher=teacher, batch_size=spec.sample_batch, seed=seed, device=dev
         )
-        sampling[z0_hat] = [ev.as_dict() for ev in evals]
+        sampling[name] = [ev.as_dict() for ev in evals]
     return {
         "token_term_bpc": token.nll / math.log(2),
         "token_term_stderr": token.stderr / math.log(2),

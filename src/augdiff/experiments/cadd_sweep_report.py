@@ -15,6 +15,9 @@ def _bpc(nats: float) -> float:
     return nats / math.log(2)
 
 
+_LINESTYLES = {"-": "-", "hard": "-", "soft": ":", "sample": "--", "hard-k4": "-."}
+
+
 def plot_sweep(results: dict[str, Any], out: Path) -> None:
     """ce_vs_t.png, bound_vs_steps.png and frontier.png (gen-PPL against unigram entropy)."""
     import matplotlib
@@ -38,20 +41,22 @@ def plot_sweep(results: dict[str, Any], out: Path) -> None:
     for name, res in variants.items():
         grid = sorted((int(k), v) for k, v in res["bound"].items() if int(k) > 0)
         ax.plot([k for k, _ in grid], [v["bpt_bound"] for _, v in grid], marker="o", label=name)
-    ax.set(xscale="log", xlabel="grid steps T", ylabel="bound (bits per character)")
+    ax.set(xscale="log", yscale="log", xlabel="grid steps T", ylabel="bound (bits per character)")
     ax.set_title("Upper bound on −log p(x) per character")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "bound_vs_steps.png", dpi=120)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, res in variants.items():
-        for z0_hat, rows in res["sampling"].items():
-            label = name if z0_hat == "-" else f"{name} ({z0_hat})"
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = plt.get_cmap("tab10")
+    for i, (name, res) in enumerate(variants.items()):
+        for sampler, rows in res["sampling"].items():
+            label = name if sampler == "-" else f"{name} ({sampler})"
             xs = [r["entropy"]["unigram"] for r in rows]
             ys = [r["gen_ppl"] for r in rows]
-            ax.plot(xs, ys, marker="o", label=label, linestyle="-" if z0_hat in ("-", "hard") else ":")
+            style = _LINESTYLES.get(sampler, "-")
+            ax.plot(xs, ys, marker="o", markersize=3, label=label, color=colors(i % 10), linestyle=style)
     ax.set(xlabel="unigram entropy (nats)", ylabel="gen-PPL (AR teacher)", yscale="log")
     ax.set_title("Samples: one marker per sampling budget T")
     ax.legend(fontsize=6, ncol=2)
