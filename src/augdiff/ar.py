@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from augdiff.losses import LossOutput
 from augdiff.nn.dit import DiT, KVCache
-from augdiff.sampling.categorical import adjust_log_probs, sample_categorical
+from augdiff.processes import adjust_log_probs, sample_categorical
 
 __all__ = ["ARModel", "generate_ar"]
 
@@ -148,7 +148,7 @@ class ARModel(nn.Module):
         """Draw ``batch_size`` sequences ``[B, seq_len]`` token by token (ancestral sampling).
 
         Each token is drawn from :math:`p_\\theta(x_i \\mid x_{<i})` after temperature and top-p (nucleus)
-        filtering, in ``dtype`` (float64, see :func:`~augdiff.sampling.sample_categorical`). A tiny ``top_p``
+        filtering, in ``dtype`` (float64, see :func:`~augdiff.processes.sample_categorical`). A tiny ``top_p``
         keeps only the most likely token: greedy decoding.
 
         Args:

@@ -4,7 +4,7 @@ The encoder output is quantized by ``vector_quantize_pytorch.VectorQuantize`` (c
 with decay, commitment weight, dead-code replacement, k-means init, straight-through estimator); the code
 sequence c_0 is masked with its own schedule α_y, the networks read ``where(masked, m_y, codebook[c])`` with a
 learnable latent-mask embedding m_y, and the latent head's logits over codes are trained by the masked
-cross-entropy of Eq 13 — :func:`augdiff.losses.masked_diffusion_nll` and :func:`augdiff.sampling.unmask_step`,
+cross-entropy of Eq 13 — :func:`augdiff.losses.masked_diffusion_nll` and :func:`augdiff.processes.unmask_step`,
 the token channel's own code.
 """
 
@@ -16,8 +16,7 @@ from vector_quantize_pytorch import VectorQuantize
 
 from augdiff.channels.ladd import LADDChannel
 from augdiff.losses import masked_diffusion_nll
-from augdiff.processes import forward_mask, subs_log_probs
-from augdiff.sampling.categorical import unmask_step
+from augdiff.processes import forward_mask, subs_log_probs, unmask_step
 from augdiff.schedules import MaskSchedule
 
 __all__ = ["DiLADDChannel"]

@@ -11,11 +11,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from augdiff.processes.categorical import adjust_log_probs, sample_categorical
+
 __all__ = [
     "forward_mask",
     "flip_keep_ratios",
     "reverse_bridge",
     "subs_log_probs",
+    "unmask_step",
 ]
 
 
@@ -121,3 +124,37 @@ def subs_log_probs(logits: Tensor, x_t: Tensor, mask_id: int) -> Tensor:
     carried = torch.full_like(log_probs, float("-inf"))
     carried.scatter_(-1, x_t.clamp(max=mask_id - 1).unsqueeze(-1), 0.0)
     return torch.where(unmasked.unsqueeze(-1), carried, log_probs)
+
+
+def unmask_step(
+    x: Tensor,
+    log_p_x0: Tensor,
+    alpha_t: float,
+    alpha_s: float,
+    mask_id: int,
+    generator: torch.Generator | None = None,
+    *,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
+    r"""One draw from the model's reverse transition of the masked process (LADD Eq 46, CADD Eq 15 with Eq 38).
+
+    Each masked position unmasks with probability :math:`\rho^{\text{flip}}_t` to a token drawn from
+    :math:`p_\theta(x_0 \mid \cdot)`, otherwise stays masked; unmasked positions never change. Used for tokens
+    and for Di-LADD's codes alike.
+
+    Args:
+        x: current states ``[B, L]``; log_p_x0: ``[B, L, V]`` with V = ``mask_id``.
+        alpha_t, alpha_s: α at the current time and at the next time s < t.
+    """
+    rho_flip, _ = flip_keep_ratios(
+        torch.tensor(alpha_t, dtype=torch.float64), torch.tensor(alpha_s, dtype=torch.float64)
+    )
+    u = torch.rand(x.shape, dtype=torch.float64, device=x.device, generator=generator)
+    unmask = (x == mask_id) & (u < float(rho_flip))
+    x_next = x.clone()
+    if unmask.any():
+        probs = adjust_log_probs(log_p_x0[unmask], temperature, top_p, dtype)
+        x_next[unmask] = sample_categorical(probs, generator, dtype)
+    return x_next

@@ -16,7 +16,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from augdiff.channels import ReverseStep
-from augdiff.sampling.categorical import adjust_log_probs, sample_categorical, unmask_step
+from augdiff.processes import adjust_log_probs, sample_categorical, unmask_step
 from augdiff.schedules import MaskSchedule
 
 __all__ = ["Denoiser", "SampleOutput", "AncestralSampler"]

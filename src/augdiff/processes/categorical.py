@@ -10,9 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from augdiff.processes import flip_keep_ratios
-
-__all__ = ["sample_categorical", "adjust_log_probs", "unmask_step"]
+__all__ = ["sample_categorical", "adjust_log_probs"]
 
 # Rows per chunk when turning [N, V] log-probabilities into float64 samples, to bound memory at large V.
 _CHUNK_ELEMENTS = 1 << 25
@@ -61,37 +59,3 @@ def sample_categorical(
         score = torch.where(chunk > 0, chunk / race, torch.full_like(chunk, -1.0))
         out[start : start + rows_per_chunk] = score.argmax(dim=-1)
     return out.reshape(shape)
-
-
-def unmask_step(
-    x: Tensor,
-    log_p_x0: Tensor,
-    alpha_t: float,
-    alpha_s: float,
-    mask_id: int,
-    generator: torch.Generator | None = None,
-    *,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    dtype: torch.dtype = torch.float64,
-) -> Tensor:
-    r"""One draw from the model's reverse transition of the masked process (LADD Eq 46, CADD Eq 15 with Eq 38).
-
-    Each masked position unmasks with probability :math:`\rho^{\text{flip}}_t` to a token drawn from
-    :math:`p_\theta(x_0 \mid \cdot)`, otherwise stays masked; unmasked positions never change. Used for tokens
-    and for Di-LADD's codes alike.
-
-    Args:
-        x: current states ``[B, L]``; log_p_x0: ``[B, L, V]`` with V = ``mask_id``.
-        alpha_t, alpha_s: α at the current time and at the next time s < t.
-    """
-    rho_flip, _ = flip_keep_ratios(
-        torch.tensor(alpha_t, dtype=torch.float64), torch.tensor(alpha_s, dtype=torch.float64)
-    )
-    u = torch.rand(x.shape, dtype=torch.float64, device=x.device, generator=generator)
-    unmask = (x == mask_id) & (u < float(rho_flip))
-    x_next = x.clone()
-    if unmask.any():
-        probs = adjust_log_probs(log_p_x0[unmask], temperature, top_p, dtype)
-        x_next[unmask] = sample_categorical(probs, generator, dtype)
-    return x_next

@@ -3,7 +3,7 @@
 import torch
 from scipy.stats import chisquare
 
-from augdiff.sampling import adjust_log_probs, sample_categorical
+from augdiff.processes import adjust_log_probs, sample_categorical
 
 
 def test_draws_follow_the_distribution_including_tiny_probabilities():
