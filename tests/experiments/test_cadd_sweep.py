@@ -22,7 +22,7 @@ def test_a_variant_wins_only_with_lower_gen_ppl_at_matched_entropy_at_every_budg
     assert not wins([], reference)
 
 
-def test_run_cadd_sweep_writes_results_report_and_plots(tmp_path):
+def test_run_cadd_sweep_writes_results_report_and_plots(tmp_path, monkeypatch):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(tiny_english(300, seed=1))
     out = tmp_path / "sweep"
@@ -43,6 +43,13 @@ def test_run_cadd_sweep_writes_results_report_and_plots(tmp_path):
     for name in ("report.md", "ce_vs_t.png", "bound_vs_steps.png", "frontier.png"):
         assert (out / name).stat().st_size > 0
     assert "Beats MDLM" in (out / "report.md").read_text()
+
+    # A second sweep in the same folder reuses the trained and evaluated variants instead of redoing them.
+    import augdiff.experiments.cadd_sweep as sweep
+
+    monkeypatch.setattr(sweep, "_evaluate", lambda *a, **k: pytest.fail("re-evaluated a finished variant"))
+    again = sweep.run_cadd_sweep(out, str(corpus), preset="smoke", variants=("mdlm", "cadd-time-r1"), device="cpu")
+    assert again["variants"]["cadd-time-r1"]["bound"] == cadd["bound"]
 
 
 def test_cadd_sweep_needs_mdlm_and_known_variants(tmp_path, capsys):

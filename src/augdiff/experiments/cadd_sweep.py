@@ -50,6 +50,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "cadd-time-r1": ("cadd", {"model": {"time_conditioning": True}, "cadd": {"radius": 1.0}}),
     "cadd-time-r8": ("cadd", {"model": {"time_conditioning": True}, "cadd": {"radius": 8.0}}),
     "cadd-time-stopgrad": ("cadd", {"model": {"time_conditioning": True}, "cadd": {"z0_grad": False}}),
+    "cadd-gated": ("cadd", {"cadd": {"fusion": "gated"}}),
+    "cadd-gated-r1": ("cadd", {"cadd": {"fusion": "gated", "radius": 1.0}}),
+    # the information of cadd-r1 (R/σ = 1) with noise on the embeddings' scale (init RMS 0.02), so that the mask
+    # embedding is not swamped by noise of norm √D at masked positions
+    "cadd-small-noise": ("cadd", {"cadd": {"radius": 0.02, "sigma": 0.02}}),
 }
 TIMES = (0.95, 0.8, 0.6, 0.4, 0.2, 0.05)
 BOUND_STEPS = (8, 32, 128, 512, 0)
@@ -129,6 +134,25 @@ def _evaluate(run_dir: Path, data: Any, teacher: Any, spec: Any, dev: torch.devi
     }
 
 
+_EVALUATED = ("token_term_bpc", "token_term_stderr", "bound", "cross_entropy", "sampling")
+
+
+def _earlier(path: Path) -> dict[str, Any]:
+    """Variants evaluated by an earlier run of this sweep in the same folder with today's evaluation (the same
+    samplers and bound grids), reused when their run has not trained further."""
+    if not path.is_file():
+        return {}
+    found = json.loads(path.read_text()).get("variants", {})
+    samplers, grids = set(SAMPLERS), {str(t) for t in BOUND_STEPS}
+    return {
+        name: res
+        for name, res in found.items()
+        if all(k in res for k in _EVALUATED)
+        and set(res["bound"]) == grids
+        and set(res["sampling"]) in ({"-"}, samplers)
+    }
+
+
 def run_cadd_sweep(
     out_dir: str | Path,
     corpus: str,
@@ -161,8 +185,13 @@ def run_cadd_sweep(
         "corpus": str(Path(corpus).expanduser().resolve()),
         "variants": {v: {"changes": VARIANTS[v][1], **trained[v]} for v in variants},
     }
+    earlier = _earlier(out / "results.json")
     for v in variants:
-        results["variants"][v].update(_evaluate(out / v, data, teacher, spec, dev, seed))
+        reused = earlier.get(v)
+        if reused is not None and reused.get("train_steps") == trained[v]["train_steps"]:
+            results["variants"][v].update({k: reused[k] for k in _EVALUATED})  # same model, same evaluation
+        else:
+            results["variants"][v].update(_evaluate(out / v, data, teacher, spec, dev, seed))
     reference = results["variants"]["mdlm"]["sampling"]["-"]
     for res in results["variants"].values():
         res["wins_over_mdlm"] = {k: wins(rows, reference) for k, rows in res["sampling"].items() if k != "-"}
