@@ -26,10 +26,12 @@ def plot_sweep(results: dict[str, Any], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     variants = results["variants"]
+    palette = plt.get_cmap("tab20")
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, res in variants.items():
         ts = sorted(float(t) for t in res["cross_entropy"])
-        ax.plot(ts, [res["cross_entropy"][str(t)] for t in ts], marker="o", label=name)
+        color = palette(list(variants).index(name) % 20)
+        ax.plot(ts, [res["cross_entropy"][str(t)] for t in ts], marker="o", label=name, color=color)
     ax.set(xlabel="t (fraction masked)", ylabel="cross-entropy on masked positions (nats)")
     ax.set_title("Training-style states: latent built from the true token")
     ax.legend(fontsize=7)
@@ -40,7 +42,8 @@ def plot_sweep(results: dict[str, Any], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, res in variants.items():
         grid = sorted((int(k), v) for k, v in res["bound"].items() if int(k) > 0)
-        ax.plot([k for k, _ in grid], [v["bpt_bound"] for _, v in grid], marker="o", label=name)
+        color = palette(list(variants).index(name) % 20)
+        ax.plot([k for k, _ in grid], [v["bpt_bound"] for _, v in grid], marker="o", label=name, color=color)
     ax.set(xscale="log", yscale="log", xlabel="grid steps T", ylabel="bound (bits per character)")
     ax.set_title("Upper bound on −log p(x) per character")
     ax.legend(fontsize=7)
@@ -48,18 +51,18 @@ def plot_sweep(results: dict[str, Any], out: Path) -> None:
     fig.savefig(out / "bound_vs_steps.png", dpi=120)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    colors = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(10, 5))
+    colors = plt.get_cmap("tab20")
     for i, (name, res) in enumerate(variants.items()):
         for sampler, rows in res["sampling"].items():
             label = name if sampler == "-" else f"{name} ({sampler})"
             xs = [r["entropy"]["unigram"] for r in rows]
             ys = [r["gen_ppl"] for r in rows]
             style = _LINESTYLES.get(sampler, "-")
-            ax.plot(xs, ys, marker="o", markersize=3, label=label, color=colors(i % 10), linestyle=style)
+            ax.plot(xs, ys, marker="o", markersize=3, label=label, color=colors(i % 20), linestyle=style)
     ax.set(xlabel="unigram entropy (nats)", ylabel="gen-PPL (AR teacher)", yscale="log")
     ax.set_title("Samples: one marker per sampling budget T")
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=6, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(out / "frontier.png", dpi=120)
     plt.close(fig)
