@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= runs/sawtooth-quick
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-gpu clean
 
 # The virtualenv sees system packages so that a CUDA torch the user already has is kept; only when no torch
 # is importable is the CPU build torch==2.13.0 installed (an unpinned torch pulls a multi-GB CUDA build).
@@ -22,6 +22,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -n auto -q
+
+# The GPU goals in one JSON (BENCHMARKS.md): the machine's own CUDA PyTorch, no virtualenv.
+bench-gpu:
+	PYTHONPATH=src $(PYTHON) -m augdiff.bench_gpu --out bench-gpu.json
 
 lint: setup
 	$(BIN)/ruff check src tests
