@@ -65,7 +65,7 @@ class SawtoothPreset:
     ladd_radius: float | None = None
     # Di-LADD's codebook (the authors': 512 codes with dead-code threshold 2 at batch 2048, 4 uses per code per
     # step). At batch 128, 512 codes get 0.25 uses each, so nearly all are "dead" and re-seeded every step and no
-    # code keeps a meaning; 16 codes (8 uses each) learn the shift (README, "Co-LADD and Di-LADD on the sawtooth").
+    # code keeps a meaning; 16 codes (8 uses each) learn the shift (RESULTS.md, "The binary sawtooth").
     ladd_codebook_size: int = 512
 
 
@@ -89,7 +89,7 @@ PRESETS: dict[str, SawtoothPreset] = {
         ladd_codebook_size=16,
     ),
     # ≤ 15 minutes on 2 CPU cores for all four methods: the authors' LADD settings at batch 128 and lr 1e-3, except
-    # two things this budget forces (README, "LADD on the sawtooth"). The encoder's readout: with the authors'
+    # two things this budget forces (RESULTS.md, "The binary sawtooth"). The encoder's readout: with the authors'
     # rightmost state and d′ = 32, Co-LADD's stage 1 has not started to use its latent after 300 steps (training
     # loss 0.535, at the data entropy); a linear patch readout of width 8 learns the shift in time. The latent's
     # norm: left free (the authors'), it grows to ≈150–180 and stage 2 cannot model it (joint recon 0.5435, SWD

@@ -128,7 +128,7 @@ TEXT_PRESETS: dict[str, TextPreset] = {
 }
 
 
-# The LADD settings the text experiment was measured with (README): unit-norm latents (the paper's text setting,
+# The LADD settings the text experiment was measured with (RESULTS.md): unit-norm latents (the paper's text setting,
 # App. E.2) and augdiff's earlier latent channel, not yet the authors' sawtooth code (ARCHITECTURE.md, "LADD:
 # paper and code"); moving the text experiment to it is a new measurement.
 _TEXT_LADD_COMMON = {
