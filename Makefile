@@ -21,6 +21,7 @@ demo: setup
 	@echo "report: $(OUT)/report.md"
 
 test: setup
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -n auto -q
 
 # The GPU goals in one JSON (BENCHMARKS.md): the machine's own CUDA PyTorch, no virtualenv.

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from augdiff.channels import ChannelInput, LatentChannel, NoChannel, ReverseStep
 from augdiff.losses import LossOutput, masked_diffusion_nll
+from augdiff.nn.protocol import TokenNetwork
 from augdiff.processes import forward_mask, subs_log_probs
 from augdiff.schedules import MaskSchedule
 
@@ -39,7 +40,7 @@ class DiffusionModel(nn.Module):
 
     def __init__(
         self,
-        network: nn.Module,
+        network: TokenNetwork,
         schedule: MaskSchedule,
         vocab_size: int,
         channel: LatentChannel | None = None,
@@ -48,7 +49,7 @@ class DiffusionModel(nn.Module):
     ) -> None:
         super().__init__()
         assert loss_weighting in ("elbo", "constant"), f"loss_weighting={loss_weighting!r}"
-        self.network = network
+        self.network: TokenNetwork = network  # an nn.Module; the protocol names what the channels read
         self.schedule = schedule
         self.vocab_size = vocab_size
         self.channel = channel if channel is not None else NoChannel()

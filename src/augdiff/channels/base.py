@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from augdiff.nn.protocol import TokenNetwork
+
 __all__ = ["ChannelInput", "ReverseStep", "LatentChannel"]
 
 
@@ -67,13 +69,13 @@ class LatentChannel(nn.Module, ABC):
 
     @abstractmethod
     def train_input(
-        self, network: nn.Module, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
+        self, network: TokenNetwork, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
     ) -> ChannelInput:
         """Inputs for a training forward pass on ``(x0, x_t, t)``."""
 
     def extra_loss(
         self,
-        network: nn.Module,
+        network: TokenNetwork,
         inputs: ChannelInput,
         log_p_x0: Tensor,
         x0: Tensor,
@@ -90,18 +92,18 @@ class LatentChannel(nn.Module, ABC):
         return None
 
     def latent_kl(
-        self, network: nn.Module, inputs: ChannelInput, log_p_x0: Tensor, t: Tensor, s: Tensor | None
+        self, network: TokenNetwork, inputs: ChannelInput, log_p_x0: Tensor, t: Tensor, s: Tensor | None
     ) -> Tensor | None:
         """The latent's KL for one reverse step t → s at each position that stays masked ``[B, L]`` (nats;
         ``s=None``: its continuous-time rate), for the likelihood bound (:mod:`augdiff.metrics.bound`);
         ``None``: the channel has no latent, the bound is the token term alone."""
         raise NotImplementedError("the bound's latent terms are not derived for this channel")
 
-    def prior_kl(self, network: nn.Module, x0: Tensor) -> Tensor | None:
+    def prior_kl(self, network: TokenNetwork, x0: Tensor) -> Tensor | None:
         """The latent's KL to its prior at t = 1, summed over positions ``[B]`` (``None``: no latent prior)."""
         return None
 
-    def settle(self, network: nn.Module) -> dict[str, Any]:
+    def settle(self, network: TokenNetwork) -> dict[str, Any]:
         """Settings measured from the network when training starts (after any ``init_from``), to be written into
         the run's config section ``self.name`` so that a resume and every later load use the same values."""
         return {}
@@ -116,19 +118,22 @@ class LatentChannel(nn.Module, ABC):
         return 1
 
     def set_sampling(self, **options: object) -> None:
-        """Sampling-time options of the channel (CADD: ``k``, ``z0_hat``); none for this one."""
+        """Sampling-time options of the channel (CADD: ``k``, ``z0_hat``); none for this one. Subclasses name
+        their own options (keyword-only), which narrows this signature on purpose."""
         given = {k: v for k, v in options.items() if v is not None}
         if given:
             raise ValueError(f"the {self.name} channel has no sampling options ({', '.join(given)})")
 
     @abstractmethod
-    def init_state(self, network: nn.Module, x_T: Tensor, generator: torch.Generator | None) -> Any:
+    def init_state(self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None) -> Any:
         """Sampling state at t=1 for the initial tokens ``x_T``."""
 
     @abstractmethod
-    def sample_input(self, network: nn.Module, x_t: Tensor, state: Any) -> ChannelInput:
+    def sample_input(self, network: TokenNetwork, x_t: Tensor, state: Any) -> ChannelInput:
         """Inputs for a sampling forward pass."""
 
     @abstractmethod
-    def update_state(self, network: nn.Module, state: Any, step: ReverseStep, generator: torch.Generator | None) -> Any:
+    def update_state(
+        self, network: TokenNetwork, state: Any, step: ReverseStep, generator: torch.Generator | None
+    ) -> Any:
         """State at time ``step.s`` after the tokens moved from ``step.x_t`` to ``step.x_s``."""

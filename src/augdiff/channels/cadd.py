@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from augdiff.channels.base import ChannelInput, LatentChannel, ReverseStep
+from augdiff.nn.protocol import TokenNetwork
 from augdiff.processes.gaussian import bridge_kl_weight, continuous_kl_weight, gaussian_bridge, gaussian_forward
 from augdiff.schedules import MaskSchedule
 from augdiff.schedules.gaussian import GaussianSchedule
@@ -148,7 +149,7 @@ class CADDChannel(LatentChannel):
                 self.proj.weight.copy_(torch.cat([torch.eye(hidden_size), torch.eye(hidden_size)], dim=1))
                 self.proj.bias.zero_()
 
-    def settle(self, network: nn.Module) -> dict[str, Any]:
+    def settle(self, network: TokenNetwork) -> dict[str, Any]:
         """``sigma=None`` → the RMS of the latent rows' elements (R/√D with a radius), so that noise and signal
         share a scale (an ``hf:`` model's embeddings have element std ~0.02)."""
         if self.sigma_unset:
@@ -163,11 +164,11 @@ class CADDChannel(LatentChannel):
             return rows
         return self.radius * rows / rows.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
-    def _embedding(self, network: nn.Module) -> Tensor:
+    def _embedding(self, network: TokenNetwork) -> Tensor:
         """The data tokens' latent rows ``[V, D]``."""
         return self._to_latent(network.embedding_weight()[: self.mask_id])
 
-    def latent_of(self, network: nn.Module, x: Tensor) -> Tensor:
+    def latent_of(self, network: TokenNetwork, x: Tensor) -> Tensor:
         """z_0 = w(x) as the latent channel reads it ``[..., D]``."""
         return self._to_latent(network.embed_tokens(x))
 
@@ -188,7 +189,7 @@ class CADDChannel(LatentChannel):
 
     # -- training ------------------------------------------------------------------------------------------
     def train_input(
-        self, network: nn.Module, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
+        self, network: TokenNetwork, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
     ) -> ChannelInput:
         emb_x0 = network.embed_tokens(x0)
         z0 = self._to_latent(emb_x0 if self.z0_grad else emb_x0.detach())
@@ -201,7 +202,7 @@ class CADDChannel(LatentChannel):
 
     def extra_loss(
         self,
-        network: nn.Module,
+        network: TokenNetwork,
         inputs: ChannelInput,
         log_p_x0: Tensor,
         x0: Tensor,
@@ -227,7 +228,7 @@ class CADDChannel(LatentChannel):
 
     # -- the likelihood bound (metrics.bound) ----------------------------------------------------------------
     def latent_kl(
-        self, network: nn.Module, inputs: ChannelInput, log_p_x0: Tensor, t: Tensor, s: Tensor | None
+        self, network: TokenNetwork, inputs: ChannelInput, log_p_x0: Tensor, t: Tensor, s: Tensor | None
     ) -> Tensor:
         r"""KL of the latent's reverse step at each position that stays masked ``[B, L]`` (nats).
 
@@ -242,7 +243,7 @@ class CADDChannel(LatentChannel):
         weight = continuous_kl_weight(t, self.schedule) if s is None else bridge_kl_weight(t, s, self.schedule)
         return weight.to(err.dtype).unsqueeze(-1) * err / self.sigma**2
 
-    def prior_kl(self, network: nn.Module, x0: Tensor) -> Tensor:
+    def prior_kl(self, network: TokenNetwork, x0: Tensor) -> Tensor:
         r""":math:`\mathrm{KL}(\mathcal N(a_1 z_0, \sigma^2 b_1^2 I) \,\|\, \mathcal N(0, \sigma^2 I))` summed over
         positions ``[B]`` (nats; 0 for the flow path, where a_1 = 0 and b_1 = 1)."""
         z0 = self.latent_of(network, x0).float() / self.sigma
@@ -259,7 +260,7 @@ class CADDChannel(LatentChannel):
         """CADD Eq 5: π = mean over the K particles of p_θ(x_0 | x_t, z_t^(k)), in probability space."""
         return torch.logsumexp(log_p, dim=1) - math.log(log_p.shape[1])
 
-    def set_sampling(self, *, k: int | None = None, z0_hat: str | None = None) -> None:
+    def set_sampling(self, *, k: int | None = None, z0_hat: str | None = None) -> None:  # type: ignore[override]
         """Sampling-time options: K particles and the ẑ_0 estimate (both also config keys ``cadd.*``)."""
         if k is not None:
             assert k >= 1, f"k must be at least 1, got {k}"
@@ -268,7 +269,7 @@ class CADDChannel(LatentChannel):
             assert z0_hat in Z0_ESTIMATES, f"z0_hat must be one of {Z0_ESTIMATES}"
             self.z0_hat = z0_hat
 
-    def init_state(self, network: nn.Module, x_T: Tensor, generator: torch.Generator | None) -> CADDState:
+    def init_state(self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None) -> CADDState:
         """z_T ~ N(0, σ²I) for masked positions (Alg. 2 line 3); given (prefix/infill) tokens keep w(x)."""
         clean = self.latent_of(network, x_T).unsqueeze(1)
         b, l, d = x_T.shape[0], x_T.shape[1], clean.shape[-1]
@@ -276,14 +277,14 @@ class CADDChannel(LatentChannel):
         masked = (x_T == self.mask_id)[:, None, :, None]
         return CADDState(z=torch.where(masked, noise, clean), t=1.0)
 
-    def sample_input(self, network: nn.Module, x_t: Tensor, state: CADDState) -> ChannelInput:
+    def sample_input(self, network: TokenNetwork, x_t: Tensor, state: CADDState) -> ChannelInput:
         b, k, l, d = state.z.shape
         z_disc = network.embed_tokens(x_t).repeat_interleave(k, dim=0)
         t = torch.full((b * k,), state.t, device=x_t.device)
         return ChannelInput(input_embeds=self.fuse(z_disc, state.z.reshape(b * k, l, d), t))
 
     def update_state(
-        self, network: nn.Module, state: CADDState, step: ReverseStep, generator: torch.Generator | None
+        self, network: TokenNetwork, state: CADDState, step: ReverseStep, generator: torch.Generator | None
     ) -> CADDState:
         """Masked positions move along the bridge towards ẑ_0 (Eq 16–17, 21); unmasked ones hold w(x_s)."""
         z0_hat = estimate_z0(self._embedding(network), step.log_p_x0, self.z0_hat, generator).unsqueeze(1)

@@ -21,6 +21,8 @@ from torch import Tensor, nn
 
 from augdiff.channels.base import ChannelInput, LatentChannel, ReverseStep
 from augdiff.errors import AugdiffError
+from augdiff.nn.latent import LatentDenoiser
+from augdiff.nn.protocol import TokenNetwork
 
 __all__ = ["LADDChannel", "LADDState", "guided_log_probs"]
 
@@ -55,7 +57,7 @@ class LADDChannel(LatentChannel):
     def __init__(
         self,
         encoder: nn.Module,
-        prior: nn.Module,
+        prior: LatentDenoiser,
         *,
         mask_id: int,
         stage: int,
@@ -153,7 +155,7 @@ class LADDChannel(LatentChannel):
         return t_y
 
     def train_input(
-        self, network: nn.Module, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
+        self, network: TokenNetwork, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
     ) -> ChannelInput:
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage == 1):
             y0, encoder_loss, clean = self.encode(x0, self._blank(x_t, generator))
@@ -169,7 +171,7 @@ class LADDChannel(LatentChannel):
 
     def extra_loss(
         self,
-        network: nn.Module,
+        network: TokenNetwork,
         inputs: ChannelInput,
         log_p_x0: Tensor,
         x0: Tensor,
@@ -196,6 +198,7 @@ class LADDChannel(LatentChannel):
         keep = (~ctx["dropped"]).float()
         n_keep = keep.sum().clamp_min(1.0)
         noisy = keep * (t_y > 0).float()
+        assert head is not None, "LADD's network returns a latent head"
         joint = (self.latent_loss(head, y0, ctx["y_t"], t_y.clamp_min(1e-3)) * noisy).sum() / noisy.sum().clamp_min(1.0)
         t_p = torch.rand(t_y.shape, device=t_y.device, generator=generator).clamp_min(1e-3)
         y_p = self.noise(y0, t_p, generator)
@@ -204,7 +207,7 @@ class LADDChannel(LatentChannel):
         return latent if total is None else latent + total
 
     # -- sampling ------------------------------------------------------------------------------------------
-    def set_sampling(
+    def set_sampling(  # type: ignore[override]
         self,
         *,
         lag: float | None = None,
@@ -242,7 +245,7 @@ class LADDChannel(LatentChannel):
         return self.latent_input(self.null_latent(y))  # un-noised, as in training (Eq 76)
 
     @torch.no_grad()
-    def init_state(self, network: nn.Module, x_T: Tensor, generator: torch.Generator | None) -> LADDState:
+    def init_state(self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None) -> LADDState:
         """y at t_y = 1, then the latent-only phase to t_y = 1 − λ (never reads the tokens)."""
         self.require_latent_denoisers()
         y = self.terminal(x_T.shape[0], x_T.device, generator)
@@ -254,7 +257,7 @@ class LADDChannel(LatentChannel):
         t_y = 1.0 - self.lag
         return LADDState(y=y, t_y=t_y, null=self._null_input(y))
 
-    def sample_input(self, network: nn.Module, x_t: Tensor, state: LADDState) -> ChannelInput:
+    def sample_input(self, network: TokenNetwork, x_t: Tensor, state: LADDState) -> ChannelInput:
         latent = self.latent_input(state.y)
         if state.null is not None:  # rows interleaved per sequence: (conditional, unconditional)
             latent = torch.stack([latent, state.null], dim=1).flatten(0, 1)
@@ -272,7 +275,7 @@ class LADDChannel(LatentChannel):
 
     @torch.no_grad()
     def update_state(
-        self, network: nn.Module, state: LADDState, step: ReverseStep, generator: torch.Generator | None
+        self, network: TokenNetwork, state: LADDState, step: ReverseStep, generator: torch.Generator | None
     ) -> LADDState:
         """The latent follows the tokens: from (1−λ)·t to (1−λ)·s (held clean when λ = 1)."""
         t_y, s_y = (1.0 - self.lag) * step.t, (1.0 - self.lag) * step.s

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from augdiff.channels.base import ChannelInput, LatentChannel, ReverseStep
+from augdiff.nn.protocol import TokenNetwork
 
 __all__ = ["NoChannel"]
 
@@ -20,20 +21,22 @@ class NoChannel(LatentChannel):
     stateless = True
 
     def train_input(
-        self, network: nn.Module, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
+        self, network: TokenNetwork, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
     ) -> ChannelInput:
         return ChannelInput()
 
     def latent_kl(
-        self, network: nn.Module, inputs: ChannelInput, log_p_x0: Tensor, t: Tensor, s: Tensor | None
+        self, network: TokenNetwork, inputs: ChannelInput, log_p_x0: Tensor, t: Tensor, s: Tensor | None
     ) -> Tensor | None:
         return None  # no latent: the bound is MDLM's ELBO
 
-    def init_state(self, network: nn.Module, x_T: Tensor, generator: torch.Generator | None) -> Any:
+    def init_state(self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None) -> Any:
         return None
 
-    def sample_input(self, network: nn.Module, x_t: Tensor, state: Any) -> ChannelInput:
+    def sample_input(self, network: TokenNetwork, x_t: Tensor, state: Any) -> ChannelInput:
         return ChannelInput()
 
-    def update_state(self, network: nn.Module, state: Any, step: ReverseStep, generator: torch.Generator | None) -> Any:
+    def update_state(
+        self, network: TokenNetwork, state: Any, step: ReverseStep, generator: torch.Generator | None
+    ) -> Any:
         return None

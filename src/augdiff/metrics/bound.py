@@ -36,6 +36,7 @@ from torch import Tensor
 
 from augdiff.channels import LatentChannel
 from augdiff.errors import AugdiffError
+from augdiff.model import DiffusionModel
 from augdiff.processes import sample_times
 
 __all__ = ["BoundEstimate", "step_terms", "estimate_bound", "has_bound", "nll_kind"]
@@ -90,7 +91,7 @@ class BoundEstimate:
 
 
 def step_terms(
-    model: torch.nn.Module, x0: Tensor, t: Tensor, s: Tensor | None, generator: torch.Generator | None = None
+    model: DiffusionModel, x0: Tensor, t: Tensor, s: Tensor | None, generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor]:
     r"""One draw of the bound's step t → s for each sequence: ``(token, latent)`` sums over positions ``[B]``.
 
@@ -123,7 +124,7 @@ def step_terms(
 
 @torch.no_grad()
 def estimate_bound(
-    model: torch.nn.Module,
+    model: DiffusionModel,
     batches: Iterable[Tensor],
     *,
     steps: int = 64,
@@ -149,7 +150,7 @@ def estimate_bound(
         b = x0.shape[0]
         lengths = torch.full((b,), float(x0.shape[1]), dtype=torch.float64, device=device)
         if model.pad_id is not None:
-            lengths = (x0 != model.pad_id).sum(-1).clamp_min(1).double()
+            lengths = x0.ne(model.pad_id).sum(-1).clamp_min(1).double()
         grid = sample_times(b * time_samples, antithetic=True, eps=time_eps if steps == 0 else 0.0, generator=gen)
         grid = grid.to(device)
         token = torch.zeros(b, dtype=torch.float64, device=device)

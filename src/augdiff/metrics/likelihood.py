@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from augdiff.ar import ARModel
+from augdiff.model import DiffusionModel
 from augdiff.processes import sample_times
 
 if TYPE_CHECKING:
@@ -124,9 +125,10 @@ def estimate_nll(
     per_sequence: list[Tensor] = []
     for x0 in batches:
         x0 = x0.to(device)
-        if exact:
+        if isinstance(model, ARModel):
             per_sequence.append(model.nll(x0).double().cpu())
             continue
+        assert isinstance(model, DiffusionModel), f"estimate_nll takes an AR or a diffusion model, not {type(model)}"
         b = x0.shape[0]
         grid = sample_times(b * time_samples, antithetic=True, eps=time_eps, device=device, generator=gen)
         total = torch.zeros(b, dtype=torch.float64, device=device)

@@ -63,6 +63,6 @@ def generate(
             )
             chunks.append(out.x.cpu())
             bar.update(n)
-    if was_training:
+    if was_training and isinstance(model, torch.nn.Module):
         model.train()
     return torch.cat(chunks)
