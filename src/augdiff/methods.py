@@ -24,6 +24,7 @@ from augdiff.nn.latent import LatentDenoiser, LatentEncoder
 from augdiff.nn.mmdit import MMDiT, MMDiTConfig
 from augdiff.schedules import MaskSchedule, make_mask_schedule
 from augdiff.schedules.gaussian import make_gaussian_schedule
+from augdiff.specs import HF_METHODS, LADD_METHODS, METHODS
 
 Decode = Callable[[Tensor], list[str]]
 
@@ -36,10 +37,6 @@ __all__ = [
     "build_schedule",
     "build_network_config",
 ]
-
-METHODS = ("mdlm", "cadd", "co-ladd", "di-ladd", "ar")
-LADD_METHODS = ("co-ladd", "di-ladd")
-HF_METHODS = ("mdlm", "cadd")  # methods that take backbone=hf:PATH
 
 
 def build_schedule(cfg: TrainConfig) -> MaskSchedule:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from augdiff.errors import AugdiffError
+from augdiff.specs import LADD_METHODS
 
 # Shape keys with their own flag: an override would be silently overruled by it.
 _FLAG_KEYS = ("method", "model_size", "seq_len", "vocab_size", "batch_size")
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     _check(args)
     base: dict[str, Any] = {"method": args.method, "model_size": args.model_size, "seq_len": args.seq_len}
-    ladd = args.method in ("co-ladd", "di-ladd")
+    ladd = args.method in LADD_METHODS
     if args.inference is not None and not ladd:
         raise AugdiffError(f"--inference applies to co-ladd and di-ladd, not {args.method}")
     if ladd:

@@ -18,6 +18,7 @@ from augdiff.errors import AugdiffError
 from augdiff.files import check_output_file, ensure_dir
 from augdiff.runs import load_run
 from augdiff.sampling import generate
+from augdiff.specs import METHOD_SPECS, SAMPLING_OPTIONS, method_spec
 from augdiff.train import resolve_device
 
 SEPARATOR = "\n===== sample {} =====\n"
@@ -125,11 +126,7 @@ def _encode_prefix(text: str, tokenizer: Tokenizer | None, data: dict[str, Any])
     return torch.tensor(ids, dtype=torch.long)
 
 
-_CHANNEL_FLAGS = {
-    "cadd": ("k", "z0_hat"),
-    "co-ladd": ("lag", "latent_steps", "eta", "guidance"),
-    "di-ladd": ("lag", "latent_steps", "guidance"),
-}
+_CHANNEL_FLAGS = SAMPLING_OPTIONS
 
 
 def _refuse_diffusion_options(args: argparse.Namespace) -> None:
@@ -147,12 +144,13 @@ def _refuse_diffusion_options(args: argparse.Namespace) -> None:
 
 def set_sampling_options(model: Any, method: str, args: argparse.Namespace) -> None:
     """Pass the method-specific sampling flags to the model's channel; a flag of another method is an error."""
-    if method == "ar":
+    if not method_spec(method).diffusion:
         _refuse_diffusion_options(args)
         return
     if getattr(args, "inference", None) is not None:
-        if method not in ("co-ladd", "di-ladd"):
-            raise AugdiffError(f"--inference applies to co-ladd and di-ladd models; this run is {method}")
+        if not method_spec(method).inference_modes:
+            with_modes = " and ".join(m for m, s in METHOD_SPECS.items() if s.inference_modes)
+            raise AugdiffError(f"--inference applies to {with_modes} models; this run is {method}")
         if getattr(args, "lag", None) is not None:
             raise AugdiffError("--inference and --lag both set the latent's lead: give one of them")
         args.lag = 0.0 if args.inference == "joint" else 1.0

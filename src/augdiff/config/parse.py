@@ -14,6 +14,7 @@ import yaml
 
 from augdiff.config.schema import TrainConfig
 from augdiff.errors import AugdiffError
+from augdiff.specs import LADD_METHODS
 
 __all__ = ["build_config", "config_from_dict", "config_from_stored", "config_to_dict", "load_yaml"]
 
@@ -105,7 +106,7 @@ def config_from_stored(data: dict[str, Any]) -> TrainConfig:
                 stored.setdefault(key, value)
             if isinstance(stored.get("normalize"), bool):
                 stored["normalize"] = "unit" if stored["normalize"] else "none"
-                if stored.get("schedule") == "auto" and tree.get("method") in ("co-ladd", "di-ladd"):  # "auto" then
+                if stored.get("schedule") == "auto" and tree.get("method") in LADD_METHODS:  # "auto" then
                     stored["schedule"] = "vp-sqrt" if tree.get("method") == "co-ladd" else "linear"
     return config_from_dict(tree)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from augdiff.errors import AugdiffError
+from augdiff.specs import LADD_METHODS, METHODS
 
 if TYPE_CHECKING:
     from augdiff.config.schema import TrainConfig
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_VOCAB", "MIN_BPE_VOCAB", "validate"]
 
 _CHOICES: dict[str, tuple[Any, ...]] = {
-    "method": ("mdlm", "cadd", "co-ladd", "di-ladd", "ar"),
+    "method": METHODS,
     "model_size": ("xxs", "xs", "tiny", "small"),
     "precision": ("auto", "fp32", "bf16"),
     "strategy": ("auto", "ddp", "fsdp"),
@@ -139,7 +140,7 @@ _CO_SCHEDULES = ("auto", "ladd-sqrt", "vp-sqrt", "vp-linear", "vp-cosine")
 
 
 def _validate_ladd(cfg: TrainConfig) -> None:
-    if cfg.method not in ("co-ladd", "di-ladd"):
+    if cfg.method not in LADD_METHODS:
         return
     lc = cfg.ladd
     co = cfg.method == "co-ladd"

@@ -36,11 +36,12 @@ from augdiff.metrics.bound import estimate_bound, has_bound, nll_kind
 from augdiff.metrics.generation import evaluate_generation
 from augdiff.metrics.teacher import load_teacher
 from augdiff.runs import load_run
+from augdiff.specs import DIFFUSION_METHODS
 from augdiff.train import resolve_device
 
 __all__ = ["TextPreset", "TEXT_PRESETS", "TEXT_METHODS", "text_method_config", "frontier", "run_text"]
 
-TEXT_METHODS = ("ar", "mdlm", "cadd", "co-ladd", "di-ladd")
+TEXT_METHODS = ("ar", *DIFFUSION_METHODS)
 INFERENCE = {"joint": 0.0, "seq": 1.0}
 SAMPLING_STEPS = (4, 8, 16, 32, 64, 128, 256)
 BOUND_STEPS = 128  # T of the likelihood bound reported beside the token term (metrics.bound)

@@ -1,0 +1,88 @@
+"""The methods augdiff knows, each described once: what it reads, how it trains and what its sampler takes.
+
+This module imports nothing heavy, so the configuration checks, the command line and the experiments can all
+take the list of methods and their abilities from here (:mod:`augdiff.methods` builds the models).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "MethodSpec",
+    "METHOD_SPECS",
+    "METHODS",
+    "DIFFUSION_METHODS",
+    "LADD_METHODS",
+    "HF_METHODS",
+    "SAMPLING_OPTIONS",
+    "method_spec",
+]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method.
+
+    Attributes:
+        name: the ``method`` value (CLI ``--method``, YAML ``method:``).
+        paper: where it comes from.
+        section: the config section of its channel (``cadd.*``, ``ladd.*``), or ``None``.
+        diffusion: a masked diffusion model (``False``: the autoregressive reference).
+        stages: training stages (LADD: 1 = encoder and tokens, 2 = the latent's losses too).
+        inference_modes: named sampling modes (LADD: joint, sequential).
+        sampling_options: the method's own sampling options (CLI flags ``--k``, …; ``set_sampling`` keywords).
+        hf_backbone: trains on an ``hf:PATH`` backbone.
+    """
+
+    name: str
+    paper: str
+    section: str | None = None
+    diffusion: bool = True
+    stages: tuple[int, ...] = (1,)
+    inference_modes: tuple[str, ...] = ()
+    sampling_options: tuple[str, ...] = ()
+    hf_backbone: bool = False
+
+
+METHOD_SPECS: dict[str, MethodSpec] = {
+    spec.name: spec
+    for spec in (
+        MethodSpec("mdlm", "Sahoo et al. 2024", hf_backbone=True),
+        MethodSpec(
+            "cadd", "Zheng et al., arXiv 2510.01329", "cadd", sampling_options=("k", "z0_hat"), hf_backbone=True
+        ),
+        MethodSpec(
+            "co-ladd",
+            "Shariatian et al., arXiv 2510.18114",
+            "ladd",
+            stages=(1, 2),
+            inference_modes=("joint", "sequential"),
+            sampling_options=("lag", "latent_steps", "eta", "guidance"),
+        ),
+        MethodSpec(
+            "di-ladd",
+            "Shariatian et al., arXiv 2510.18114",
+            "ladd",
+            stages=(1, 2),
+            inference_modes=("joint", "sequential"),
+            sampling_options=("lag", "latent_steps", "guidance"),
+        ),
+        MethodSpec("ar", "the autoregressive reference (causal DiT)", diffusion=False),
+    )
+}
+
+METHODS = tuple(METHOD_SPECS)
+DIFFUSION_METHODS = tuple(name for name, spec in METHOD_SPECS.items() if spec.diffusion)
+LADD_METHODS = tuple(name for name, spec in METHOD_SPECS.items() if spec.section == "ladd")
+HF_METHODS = tuple(name for name, spec in METHOD_SPECS.items() if spec.hf_backbone)
+#: method → its sampling options
+SAMPLING_OPTIONS = {name: spec.sampling_options for name, spec in METHOD_SPECS.items() if spec.sampling_options}
+
+
+def method_spec(name: str) -> MethodSpec:
+    """The spec of ``name`` (a ``KeyError`` names the known methods)."""
+    try:
+        return METHOD_SPECS[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r} (known: {', '.join(METHODS)})") from None
