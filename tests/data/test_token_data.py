@@ -36,7 +36,7 @@ def test_ids_outside_the_vocabulary_are_refused(tmp_path):
     with pytest.raises(AugdiffError, match=r"span \[0, 7\].*\[0, 5\)"):
         make_dataset(f"tokens:{path}", vocab_size=5)
     np.save(path, np.array([[0, -1, 2], [1, 2, 3]]))
-    with pytest.raises(AugdiffError, match="non-negative"):
+    with pytest.raises(AugdiffError, match="cannot be negative"):
         make_dataset(f"tokens:{path}")
 
 

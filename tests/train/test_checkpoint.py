@@ -41,7 +41,7 @@ def test_foreign_checkpoints_are_refused(tmp_path):
         load_checkpoint(tmp_path)
     with pytest.raises(AugdiffError, match="not an augdiff run"):
         load_checkpoint(tmp_path / "checkpoints")
-    with pytest.raises(AugdiffError, match="no such run directory"):
+    with pytest.raises(AugdiffError, match="no such run or checkpoint directory"):
         load_checkpoint(tmp_path / "missing")
 
 

@@ -157,7 +157,11 @@ def load_token_array(spec: str, path: str, vocab_size: int | None, for_model: bo
         fix = (
             "this data was not tokenized for this model"
             if for_model
-            else f"ids must be non-negative; raise vocab_size to at least {high + 1} or fix the data"
+            else (
+                "token ids cannot be negative: fix the data"
+                if low < 0
+                else f"raise vocab_size to at least {high + 1} or fix the data"
+            )
         )
         raise AugdiffError(f"--data {spec}: token ids span [{low}, {high}] but the vocabulary is [0, {vocab}) ({fix})")
     if vocab > MAX_VOCAB:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,16 +74,28 @@ def save_checkpoint(
     """Write checkpoint ``step`` under ``run_dir/checkpoints`` atomically and prune all but the ``keep`` newest."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(root)
     name = f"step_{step:08d}"
     final, tmp = root / name, root / f".{name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    tag = {"format": FORMAT, "step": str(step)}
-    save_file(_contiguous(model), tmp / "model.safetensors", metadata=tag)
-    save_file(_contiguous(ema), tmp / "ema.safetensors", metadata=tag)
-    torch.save(trainer_state, tmp / "trainer_state.pt")
-    (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, "step": step, **meta}, indent=2))
-    fsync_tree(tmp)
+    try:
+        tmp.mkdir()
+        tag = {"format": FORMAT, "step": str(step)}
+        save_file(_contiguous(model), tmp / "model.safetensors", metadata=tag)
+        save_file(_contiguous(ema), tmp / "ema.safetensors", metadata=tag)
+        torch.save(trainer_state, tmp / "trainer_state.pt")
+        (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, "step": step, **meta}, indent=2))
+        fsync_tree(tmp)
+    except (OSError, SafetensorError, RuntimeError) as exc:  # a full disk surfaces as any of the three
+        shutil.rmtree(tmp, ignore_errors=True)
+        need = checkpoint_bytes(model, ema) / 2**20
+        kept = (
+            f"the last checkpoint ({_latest_name(root)}) is intact" if has_checkpoint(run_dir) else "no checkpoint yet"
+        )
+        raise AugdiffError(
+            f"{root}: could not write checkpoint step {step} ({_reason(exc)}); a checkpoint needs about "
+            f"{need:,.0f} MB free there ({kept}); free space and resume with: augdiff train --resume {run_dir}"
+        ) from None
     if final.exists():  # the same step saved twice: move the old one aside, never delete before replacing
         old = root / f".{name}.old-{os.getpid()}"
         os.replace(final, old)
@@ -96,6 +109,49 @@ def save_checkpoint(
     return final
 
 
+def checkpoint_bytes(model: dict[str, Tensor], ema: dict[str, Tensor]) -> int:
+    """Bytes of one checkpoint: weights, EMA and AdamW's two moments (≈ 2× the weights), one copy each."""
+    weights = sum(t.numel() * t.element_size() for t in model.values())
+    return 3 * weights + sum(t.numel() * t.element_size() for t in ema.values())
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+
+
+def _latest_name(root: Path) -> str:
+    latest = root / "latest"
+    return latest.read_text().strip() if latest.is_file() else "none"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Remove ``.step_*.tmp-PID`` / ``.old-PID`` folders left by processes that died mid-save (their PID is no
+    longer running); another live process's folder is never touched. Returns what was removed."""
+    removed = []
+    if not root.is_dir():
+        return removed
+    for path in root.glob(".step_*"):
+        kind, _, pid = path.name.rpartition("-")
+        if not (kind.endswith((".tmp", ".old")) and pid.isdigit()) or int(pid) == os.getpid():
+            continue
+        if not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def has_checkpoint(run_dir: Path) -> bool:
     return (Path(run_dir) / "checkpoints" / "latest").is_file()
 
@@ -104,10 +160,18 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """A run directory (its latest checkpoint) or a checkpoint directory → the checkpoint directory."""
     path = Path(path)
     if not path.exists():
-        raise AugdiffError(f"{path}: no such run directory (train one with: augdiff train --out {path})")
+        raise AugdiffError(
+            f"{path}: no such run or checkpoint directory (give the --out folder of an augdiff train run)"
+        )
     latest = path / "checkpoints" / "latest"
     if latest.is_file():
-        path = path / "checkpoints" / latest.read_text().strip()
+        name = latest.read_text().strip()
+        if not re.fullmatch(r"step_\d{8}", name):  # a path elsewhere would load another run's weights
+            raise AugdiffError(
+                f"{latest}: names {name!r}, not a checkpoint of this run (expected step_NNNNNNNN); "
+                f"write the name of one of {path / 'checkpoints'}'s step_* folders into it"
+            )
+        path = path / "checkpoints" / name
     if not (path / "meta.json").is_file():
         raise AugdiffError(
             f"{path}: not an augdiff run or checkpoint (expected checkpoints/latest or meta.json; "

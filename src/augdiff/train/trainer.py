@@ -29,7 +29,13 @@ from augdiff.methods import LADD_METHODS, build_model
 from augdiff.model import DiffusionModel
 from augdiff.processes import sample_times
 from augdiff.runtime import configure_device
-from augdiff.train.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, state_mismatch
+from augdiff.train.checkpoint import (
+    has_checkpoint,
+    load_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+    state_mismatch,
+)
 from augdiff.train.distributed import Distributed, NullLogger
 from augdiff.train.ema import EMA
 from augdiff.train.init_from import load_backbone
@@ -128,6 +134,8 @@ class Trainer:
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise AugdiffError(f"--out {self.run_dir}: exists and is not a directory (choose another path)")
         self.dist, self.device = Distributed.from_env(cfg.strategy, resolve_device(cfg.device))
+        if self.dist.is_main:
+            remove_stale_temporaries(self.run_dir / "checkpoints")
         if dataset is None:  # under torchrun one process per machine tokenizes (a lock in the cache), the rest read
             dataset = make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size, text=cfg.text)
         self.dataset = dataset
@@ -184,6 +192,11 @@ class Trainer:
             raise AugdiffError(
                 f"--resume {run_dir}: this is one checkpoint; resume the run directory that holds it "
                 f"({run_dir.parent.parent})"
+            )
+        if (run_dir / "config.yaml").is_file() and not has_checkpoint(run_dir):
+            raise AugdiffError(
+                f"--resume {run_dir}: the run stopped before its first checkpoint, so there is nothing to resume; "
+                f"rerun the augdiff train command that created it (its settings are in {run_dir / 'config.yaml'})"
             )
         ckpt = load_checkpoint(run_dir, with_trainer_state=True, weights=False)
         state = ckpt.trainer_state

@@ -1,0 +1,116 @@
+"""Faults at the disk: a full disk mid-save, stale temporary folders, a foreign ``latest``, misleading messages."""
+
+import errno
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import augdiff.train.checkpoint as checkpoint
+from augdiff.cli.main import main
+from augdiff.train.checkpoint import remove_stale_temporaries
+
+_TRAIN = ["train", "--data", "sawtooth", "--model-size", "xxs", "--batch-size", "4", "seq_len=16"]
+_QUIET = ["progress=false", "tensorboard=false", "ckpt_every=2"]
+
+
+def _one_line_exit_2(args, capsys, *needles):
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def test_a_full_disk_mid_save_is_one_line_keeps_the_last_checkpoint_and_leaves_no_partial_folder(
+    tmp_path, capsys, monkeypatch
+):
+    run = tmp_path / "run"
+    assert main([*_TRAIN, "--steps", "2", "--out", str(run), *_QUIET]) == 0
+    real_save = checkpoint.save_file
+
+    def full_disk(tensors, path, metadata=None):
+        if "step_00000004" in str(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(checkpoint, "save_file", full_disk)
+    err = _one_line_exit_2(["train", "--resume", str(run), "--steps", "4"], capsys, "No space left", "MB free")
+    assert "step_00000002" in err and f"augdiff train --resume {run}" in err
+    ckpts = run / "checkpoints"
+    assert (ckpts / "latest").read_text().strip() == "step_00000002" and (ckpts / "step_00000002").is_dir()
+    assert not list(ckpts.glob(".step_*")), "the partial checkpoint folder was left behind"
+
+
+def test_stale_temporary_folders_of_dead_processes_go_and_a_live_ones_stay(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stale = tmp_path / f".step_00000004.tmp-{dead.pid}"
+        busy = tmp_path / f".step_00000004.tmp-{live.pid}"
+        other = tmp_path / ".step_00000002.notes"  # not ours: never touched
+        for folder in (stale, busy, other):
+            folder.mkdir()
+        assert remove_stale_temporaries(tmp_path) == [stale]
+        assert not stale.exists() and busy.exists() and other.exists()
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_resume_removes_what_a_killed_save_left(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main([*_TRAIN, "--steps", "2", "--out", str(run), *_QUIET]) == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = run / "checkpoints" / f".step_00000004.tmp-{dead.pid}"
+    leftover.mkdir()
+    (leftover / "model.safetensors").write_bytes(b"\0" * 1024)
+    assert main(["train", "--resume", str(run), "--steps", "4"]) == 0
+    assert not leftover.exists()
+
+
+def test_latest_must_name_a_checkpoint_of_its_own_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main([*_TRAIN, "--steps", "2", "--out", str(run), *_QUIET]) == 0
+    other = tmp_path / "other"
+    assert main([*_TRAIN, "--steps", "2", "--out", str(other), *_QUIET]) == 0
+    (run / "checkpoints" / "latest").write_text(str(other / "checkpoints" / "step_00000002") + "\n")
+    _one_line_exit_2(
+        ["sample", str(run), "--num", "2", "--steps", "2", "--out", str(tmp_path / "s.npy")],
+        capsys,
+        "not a checkpoint of this run",
+    )
+    (run / "checkpoints" / "latest").write_text("../../other/checkpoints/step_00000002\n")
+    _one_line_exit_2(["eval", str(run), "--data", "sawtooth"], capsys, "not a checkpoint of this run")
+
+
+def test_resuming_a_run_killed_before_its_first_checkpoint_says_to_rerun_it(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("method: mdlm\n")
+    _one_line_exit_2(["train", "--resume", str(run)], capsys, "before its first checkpoint", "rerun")
+
+
+def test_init_from_a_missing_run_does_not_suggest_training_into_it(tmp_path, capsys):
+    missing = tmp_path / "nonexistent"
+    err = _one_line_exit_2(
+        [*_TRAIN, "--steps", "2", "--out", str(tmp_path / "run"), "--init-from", str(missing)], capsys, str(missing)
+    )
+    assert "augdiff train --out" not in err
+
+
+@pytest.mark.parametrize("low,needle", [(-3, "cannot be negative"), (0, "raise vocab_size to at least 12")])
+def test_bad_token_ids_name_the_actual_fix(tmp_path, capsys, low, needle):
+    ids = np.full((40, 8), 5, dtype=np.int64)
+    ids[0, 0], ids[1, 1] = low, 11
+    path = tmp_path / "ids.npy"
+    np.save(path, ids)
+    args = ["train", "--data", f"tokens:{path}", "--model-size", "xxs", "--steps", "1", "--out", str(tmp_path / "r")]
+    err = _one_line_exit_2([*args, "vocab_size=8", *_QUIET], capsys, needle)
+    assert ("raise vocab_size" in err) == (low >= 0)
