@@ -69,7 +69,9 @@ def test_empty_or_short_corpus(tmp_path, capsys, content, match):
 
 def test_missing_and_foreign_checkpoints(tmp_path, capsys):
     out = tmp_path / "s.npy"
-    fails_cleanly(["sample", str(tmp_path / "nothing"), "--out", str(out)], capsys, "no such run or checkpoint directory", out)
+    fails_cleanly(
+        ["sample", str(tmp_path / "nothing"), "--out", str(out)], capsys, "no such run or checkpoint directory", out
+    )
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "meta.json").write_text(json.dumps({"format": "lightning", "step": 3}))
