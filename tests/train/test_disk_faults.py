@@ -114,3 +114,43 @@ def test_bad_token_ids_name_the_actual_fix(tmp_path, capsys, low, needle):
     args = ["train", "--data", f"tokens:{path}", "--model-size", "xxs", "--steps", "1", "--out", str(tmp_path / "r")]
     err = _one_line_exit_2([*args, "vocab_size=8", *_QUIET], capsys, needle)
     assert ("raise vocab_size" in err) == (low >= 0)
+
+
+def _history(path, steps):
+    path.write_text("".join(f'{{"step": {s}, "loss": {s / 10}}}\n' for s in steps))
+
+
+def test_a_resume_appends_to_the_metrics_and_a_kill_while_trimming_them_loses_nothing(tmp_path, monkeypatch):
+    import augdiff.train.logging as logging
+
+    path = tmp_path / "metrics.jsonl"
+    _history(path, [1, 2, 3, 4])
+    inode = path.stat().st_ino
+    logging.MetricsLogger(tmp_path, tensorboard=False, resume_step=4).close()  # nothing to drop: no rewrite
+    assert path.stat().st_ino == inode and len(path.read_text().splitlines()) == 4
+
+    _history(path, [1, 2, 3, 4, 5, 6])
+    before = path.read_text()
+
+    def killed(target, text):  # the process dies while the trimmed copy is being written
+        (target.parent / f".{target.name}.tmp-1").write_text(text[: len(text) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(logging, "write_text_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        logging.MetricsLogger(tmp_path, tensorboard=False, resume_step=4)
+    assert path.read_text() == before  # the history is whole
+    monkeypatch.undo()
+    logging.MetricsLogger(tmp_path, tensorboard=False, resume_step=4).close()
+    assert [int(line.split(",")[0].split(":")[1]) for line in path.read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_ctrl_c_while_the_command_line_starts_is_one_line_and_exit_130(monkeypatch, capsys):
+    import augdiff.cli.main as cli
+
+    def interrupted():  # Ctrl-C while the subcommands (and torch) are still being imported
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["train", "--help"]) == 130
+    assert capsys.readouterr().err.strip() == "augdiff: interrupted"

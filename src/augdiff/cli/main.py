@@ -9,9 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from augdiff.cli import bench, evaluate, flops, probe, run, sample, train
 from augdiff.errors import AugdiffError
-from augdiff.train.distributed import exit_process
 
 __all__ = ["main", "console", "build_parser", "Parser"]
 
@@ -28,6 +26,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
+    # Imported here, inside main's handlers: a Ctrl-C while torch loads is one line too.
+    from augdiff.cli import bench, evaluate, flops, probe, run, sample, train
+
     parser = Parser(prog="augdiff", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for module in (train, sample, evaluate, run, bench, probe, flops):
@@ -48,9 +49,8 @@ def parse(parser: Parser, argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parse(parser, argv)
     try:
+        args = parse(build_parser(), argv)
         return int(args.func(args) or 0)
     except AugdiffError as exc:
         print(f"augdiff: {exc}", file=sys.stderr)
@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def console() -> None:
     """The ``augdiff`` program (and ``python -m augdiff``, which torchrun launches): ``main`` and the exit."""
-    exit_process(main())
+    code = main()
+    from augdiff.train.distributed import exit_process
+
+    exit_process(code)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from augdiff.files import write_text_atomic
+
 __all__ = ["MetricsLogger", "MetricWindow"]
 
 
@@ -22,14 +24,17 @@ def _step_of(line: str) -> int | None:
 
 
 class MetricsLogger:
-    """Metrics sink. A fresh run starts an empty file; a resumed one keeps the lines up to its step."""
+    """Metrics sink. A fresh run starts an empty file; a resumed one keeps the lines up to its step (the file is
+    only appended to, except that lines past the resumed step, or one cut off by a kill, are dropped by an
+    atomic rewrite)."""
 
     def __init__(self, run_dir: Path, *, tensorboard: bool = True, resume_step: int | None = None) -> None:
         self.path = Path(run_dir) / "metrics.jsonl"
-        kept = []
-        if resume_step is not None and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines() if (_step_of(line) or 1 << 62) <= resume_step]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        lines = self.path.read_text().splitlines() if resume_step is not None and self.path.exists() else []
+        kept = [line for line in lines if (_step_of(line) or 1 << 62) <= (resume_step or 0)]
+        if kept != lines or not self.path.exists() or resume_step is None:
+            # Through a temporary file and a rename: a kill during this rewrite leaves the old history whole.
+            write_text_atomic(self.path, "".join(line + "\n" for line in kept))
         self._file = self.path.open("a")
         self._writer = None
         if tensorboard:
