@@ -106,5 +106,5 @@ def test_weights_that_do_not_fit_the_config_are_refused(tmp_path):
     meta = json.loads((ckpt / "meta.json").read_text())
     meta["config"]["model_size"] = "xs"
     (ckpt / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(AugdiffError, match="do not fit the configured model"):
+    with pytest.raises(AugdiffError, match="not the one these weights were written with"):
         load_run(run)

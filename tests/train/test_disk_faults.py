@@ -154,3 +154,18 @@ def test_ctrl_c_while_the_command_line_starts_is_one_line_and_exit_130(monkeypat
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert cli.main(["train", "--help"]) == 130
     assert capsys.readouterr().err.strip() == "augdiff: interrupted"
+
+
+def test_weights_moved_into_another_methods_run_are_refused(tmp_path, capsys):
+    import shutil
+
+    runs = {}
+    for method in ("mdlm", "cadd"):
+        runs[method] = tmp_path / method
+        assert main([*_TRAIN, "--method", method, "--steps", "2", "--out", str(runs[method]), *_QUIET]) == 0
+    for name in ("model.safetensors", "ema.safetensors"):  # same shapes: only the record tells them apart
+        shutil.copy(
+            runs["mdlm"] / "checkpoints/step_00000002" / name, runs["cadd"] / "checkpoints/step_00000002" / name
+        )
+    err = _one_line_exit_2(["eval", str(runs["cadd"]), "--data", "sawtooth"], capsys, "weights written by a 'mdlm' run")
+    assert "'cadd' run's" in err

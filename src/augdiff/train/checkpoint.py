@@ -13,6 +13,7 @@ the newest complete one and is itself replaced atomically, so a crash never leav
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -80,7 +81,7 @@ def save_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir()
-        tag = {"format": FORMAT, "step": str(step)}
+        tag = {"format": FORMAT, "step": str(step), **weights_tag(meta)}
         save_file(_contiguous(model), tmp / "model.safetensors", metadata=tag)
         save_file(_contiguous(ema), tmp / "ema.safetensors", metadata=tag)
         torch.save(trainer_state, tmp / "trainer_state.pt")
@@ -197,11 +198,36 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _read_weights(file: Path) -> dict[str, Tensor]:
+def weights_tag(meta: dict[str, Any]) -> dict[str, str]:
+    """What the weight files record about the run that wrote them: its method and a hash of its configuration,
+    so that weights moved into another run's checkpoint are refused on load (shapes alone would let MDLM
+    weights load into a CADD run)."""
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        return {}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {"method": str(config.get("method")), "config_sha256": digest}
+
+
+def _read_weights(file: Path, meta: dict[str, Any]) -> dict[str, Tensor]:
     try:
-        return load_file(file)
+        with safe_open(file, "pt") as f:
+            written = f.metadata() or {}
+        state = load_file(file)
     except (SafetensorError, OSError, ValueError) as exc:
         raise AugdiffError(f"{file}: unreadable weights ({exc}); the checkpoint is damaged") from None
+    expected = weights_tag(meta)  # checkpoints written before the tag carry none: nothing to compare
+    if "method" in written and written["method"] != expected.get("method"):
+        raise AugdiffError(
+            f"{file}: weights written by a {written['method']!r} run, but this checkpoint's meta.json is a "
+            f"{expected.get('method')!r} run's; the checkpoint is foreign: restore the run's own step_* folder"
+        )
+    if "config_sha256" in written and written["config_sha256"] != expected.get("config_sha256"):
+        raise AugdiffError(
+            f"{file}: meta.json's configuration is not the one these weights were written with (edited, or "
+            "weights from another run); restore the run's own step_* folder"
+        )
+    return state
 
 
 def _read_trainer_state(file: Path) -> dict[str, Any]:
@@ -238,8 +264,8 @@ def load_checkpoint(path: str | Path, *, with_trainer_state: bool = False, weigh
     return Checkpoint(
         path=ckpt,
         meta=meta,
-        model=_read_weights(ckpt / "model.safetensors") if weights else {},
-        ema=_read_weights(ckpt / "ema.safetensors") if weights else {},
+        model=_read_weights(ckpt / "model.safetensors", meta) if weights else {},
+        ema=_read_weights(ckpt / "ema.safetensors", meta) if weights else {},
         trainer_state=state,
     )
 
