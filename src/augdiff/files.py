@@ -9,7 +9,7 @@ from typing import Any
 
 from augdiff.errors import AugdiffError
 
-__all__ = ["ensure_dir", "write_text_atomic", "fsync_tree", "check_output_file"]
+__all__ = ["ensure_dir", "write_text_atomic", "write_failed", "fsync_tree", "check_output_file"]
 
 
 def ensure_dir(path: str | Path, what: str) -> Path:
@@ -40,13 +40,25 @@ def check_output_file(path: str | Path, what: str) -> Path:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    """Write ``text`` to ``path`` through a temporary file and a rename; a full disk or an unwritable folder is
+    one line naming the path (:func:`write_failed`), and leaves neither a partial file nor a temporary one."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         tmp.write_text(text)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise write_failed(path, exc, len(text.encode())) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_failed(path: Path, exc: OSError, size: int) -> AugdiffError:
+    """The one-line error of a failed write of ``size`` bytes to ``path``."""
+    amount = f"{size / 2**20:,.1f} MB" if size >= 2**20 else f"{max(size, 1) / 2**10:,.1f} KB"
+    return AugdiffError(
+        f"{path}: cannot write ({exc.strerror or exc}); it needs {amount} free there "
+        "(free space or choose another path)"
+    )
 
 
 def fsync_tree(directory: Path) -> None:

@@ -169,3 +169,29 @@ def test_weights_moved_into_another_methods_run_are_refused(tmp_path, capsys):
         )
     err = _one_line_exit_2(["eval", str(runs["cadd"]), "--data", "sawtooth"], capsys, "weights written by a 'mdlm' run")
     assert "'cadd' run's" in err
+
+
+def test_a_full_disk_while_writing_samples_or_results_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    import augdiff.cli.sample as sample_cli
+    from augdiff.errors import AugdiffError
+    from augdiff.files import write_text_atomic
+
+    run = tmp_path / "run"
+    assert main([*_TRAIN, "--steps", "2", "--out", str(run), *_QUIET]) == 0
+
+    def full(tmp, *args):
+        tmp.write_bytes(b"\0" * 10)  # a partial file, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(sample_cli, "_write_to", full)
+    out = tmp_path / "samples.npy"
+    capsys.readouterr()
+    assert main(["sample", str(run), "--num", "2", "--steps", "2", "--out", str(out)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar: the one line
+    assert last.startswith("augdiff: ") and "No space left" in last and "KB free" in last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # neither the output nor its temporary file
+
+    monkeypatch.setattr("pathlib.Path.write_text", lambda self, text, **kw: full(self))
+    with pytest.raises(AugdiffError, match="No space left"):
+        write_text_atomic(tmp_path / "results.json", "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

@@ -15,7 +15,7 @@ from augdiff.channels.ladd import LADDChannel
 from augdiff.cli.text_eval import add_sample_eval_flags, check_sample_eval_flags, report_sample_eval, teacher_from_args
 from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
 from augdiff.errors import AugdiffError
-from augdiff.files import check_output_file, ensure_dir
+from augdiff.files import check_output_file, ensure_dir, write_failed
 from augdiff.runs import load_run
 from augdiff.sampling import generate
 from augdiff.specs import METHOD_SPECS, SAMPLING_OPTIONS, method_spec
@@ -94,6 +94,8 @@ def _write(out: Path, samples: np.ndarray, tokenizer: Tokenizer | None) -> None:
     try:
         _write_to(tmp, out.suffix, samples, tokenizer)
         os.replace(tmp, out)
+    except OSError as exc:  # a full disk: one line, no partial file (the samples are lost with the process)
+        raise write_failed(out, exc, samples.nbytes) from None
     finally:
         tmp.unlink(missing_ok=True)
 
