@@ -195,3 +195,32 @@ def test_a_full_disk_while_writing_samples_or_results_is_one_line_and_leaves_not
     with pytest.raises(AugdiffError, match="No space left"):
         write_text_atomic(tmp_path / "results.json", "{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_the_log_line_whose_window_spans_a_kill_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    import json
+
+    from augdiff.config import build_config
+    from augdiff.train import Trainer
+
+    def config():
+        settings = {"data": "sawtooth", "model_size": "xxs", "steps": 6, "batch_size": 4, "seq_len": 16}
+        return build_config({**settings, "log_every": 4, "ckpt_every": 3, "progress": False, "tensorboard": False})
+
+    def losses(run):
+        return [(r["step"], r["loss"], r["nll"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+
+    Trainer(config(), tmp_path / "whole").fit()
+    real_step = Trainer.train_step
+
+    def killed_at_5(self):  # a hard kill: no save on the way out
+        if self.step == 4:
+            raise SystemExit("killed")
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", killed_at_5)
+    with pytest.raises(SystemExit):
+        Trainer(config(), tmp_path / "killed").fit()
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    Trainer.resume(tmp_path / "killed").fit()  # from the step-3 checkpoint, inside the window of steps 1–4
+    assert losses(tmp_path / "killed") == losses(tmp_path / "whole")

@@ -69,6 +69,20 @@ class MetricWindow:
         self.steps = 0
         self.start = time.perf_counter()
 
+    def state(self, reduce: Callable[..., tuple[torch.Tensor, ...]] | None = None) -> dict[str, float | int]:
+        """The open window's sums for a checkpoint (averaged over ranks by ``reduce``: the flush averages the
+        sums over ranks, which is linear, so every rank may resume from the average)."""
+        loss, nll = reduce(self.loss, self.nll) if reduce is not None else (self.loss, self.nll)
+        return {"loss": float(loss), "nll": float(nll), "steps": self.steps}
+
+    def load(self, state: dict[str, float | int] | None) -> None:
+        """Reopen a window saved by :meth:`state`, so the first log line after a resume averages the same steps
+        as in a run that was never stopped."""
+        if state:
+            self.loss = torch.tensor(float(state["loss"]), device=self.device)
+            self.nll = torch.tensor(float(state["nll"]), device=self.device)
+            self.steps = int(state["steps"])
+
     def add(self, loss: torch.Tensor, nll: torch.Tensor) -> None:
         self.loss += loss
         self.nll += nll

@@ -173,6 +173,7 @@ class Trainer:
             fused=self.device.type == "cuda",
         )
         self.ema = EMA(self.model, o.ema_decay)
+        self.window = MetricWindow(self.device)  # the open logging window (saved with checkpoints)
         self.step = 0
         self.seconds = 0.0
         self._saved_step = -1
@@ -225,6 +226,7 @@ class Trainer:
         if trainer.device.type == "cuda" and "rng_cuda" in state:  # this device's stream: any GPU count resumes
             torch.cuda.set_rng_state(state["rng_cuda"], trainer.device)
         trainer.dist.restore_rng(state.get("rng_ranks"), trainer.device, cfg.seed, step)
+        trainer.window.load(state.get("window"))  # checkpoints before this key: the window restarts empty
         return trainer
 
     def _restore(self, path: Path, state: dict[str, Any]) -> None:
@@ -269,6 +271,7 @@ class Trainer:
             "ema_updates": self.ema.num_updates,
             "optimizer": self.dist.optimizer_state(self.train_model, self.optimizer),
             "rng_cpu": torch.get_rng_state(),
+            "window": self.window.state(reduce=self.dist.mean if self.dist.active else None),
         }
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
@@ -366,7 +369,7 @@ class Trainer:
             desc="train",
             dynamic_ncols=True,
         )
-        window = MetricWindow(self.device)
+        window = self.window
         try:
             with _stop_on_sigint(self):
                 while self.step < cfg.steps and not stopping:
