@@ -9,7 +9,7 @@ from typing import Any
 
 from augdiff.errors import AugdiffError
 
-__all__ = ["ensure_dir", "write_text_atomic", "write_failed", "fsync_tree", "check_output_file"]
+__all__ = ["ensure_dir", "write_text_atomic", "save_figure", "write_failed", "fsync_tree", "check_output_file"]
 
 
 def ensure_dir(path: str | Path, what: str) -> Path:
@@ -48,6 +48,20 @@ def write_text_atomic(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise write_failed(path, exc, len(text.encode())) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 120) -> None:
+    """A matplotlib figure as a PNG at ``path``, through a temporary file and a rename (errors as
+    :func:`write_text_atomic`)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise write_failed(path, exc, tmp.stat().st_size if tmp.exists() else 0) from None
     finally:
         tmp.unlink(missing_ok=True)
 

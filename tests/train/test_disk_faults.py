@@ -208,7 +208,9 @@ def test_the_log_line_whose_window_spans_a_kill_matches_an_uninterrupted_run(tmp
         return build_config({**settings, "log_every": 4, "ckpt_every": 3, "progress": False, "tensorboard": False})
 
     def losses(run):
-        return [(r["step"], r["loss"], r["nll"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+        return [
+            (r["step"], r["loss"], r["nll"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+        ]
 
     Trainer(config(), tmp_path / "whole").fit()
     real_step = Trainer.train_step
@@ -224,3 +226,28 @@ def test_the_log_line_whose_window_spans_a_kill_matches_an_uninterrupted_run(tmp
     monkeypatch.setattr(Trainer, "train_step", real_step)
     Trainer.resume(tmp_path / "killed").fit()  # from the step-3 checkpoint, inside the window of steps 1–4
     assert losses(tmp_path / "killed") == losses(tmp_path / "whole")
+
+
+def test_figures_are_written_whole_or_not_at_all(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from augdiff.errors import AugdiffError
+    from augdiff.files import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    save_figure(fig, tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plt.close(fig)
+
+    class FullDisk:
+        def savefig(self, path, dpi):
+            path.write_bytes(b"\x89PNG partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(AugdiffError, match="other.png: cannot write .No space left"):
+        save_figure(FullDisk(), tmp_path / "other.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"]

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from augdiff.files import write_text_atomic
+from augdiff.files import save_figure, write_text_atomic
 
 __all__ = ["plot_sweep", "write_sweep_report"]
 
@@ -36,7 +36,7 @@ def plot_sweep(results: dict[str, Any], out: Path) -> None:
     ax.set_title("Training-style states: latent built from the true token")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "ce_vs_t.png", dpi=120)
+    save_figure(fig, out / "ce_vs_t.png")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -48,7 +48,7 @@ def plot_sweep(results: dict[str, Any], out: Path) -> None:
     ax.set_title("Upper bound on −log p(x) per character")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "bound_vs_steps.png", dpi=120)
+    save_figure(fig, out / "bound_vs_steps.png")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(10, 5))
@@ -64,7 +64,7 @@ def plot_sweep(results: dict[str, Any], out: Path) -> None:
     ax.set_title("Samples: one marker per sampling budget T")
     ax.legend(fontsize=6, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    fig.savefig(out / "frontier.png", dpi=120)
+    save_figure(fig, out / "frontier.png")
     plt.close(fig)
 
 

@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from augdiff.files import write_text_atomic  # noqa: E402
+from augdiff.files import save_figure, write_text_atomic  # noqa: E402
 
 __all__ = ["plot_swd", "plot_train_curves", "write_report", "markdown_table"]
 
@@ -32,7 +32,7 @@ def plot_swd(results: dict[str, Any], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -49,7 +49,7 @@ def plot_train_curves(logs: dict[str, Path], path: Path, references: dict[str, f
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
 
 

@@ -27,7 +27,7 @@ from augdiff.errors import AugdiffError  # noqa: E402
 from augdiff.experiments.report import markdown_table  # noqa: E402
 from augdiff.experiments.sawtooth import PRESETS, ladd_rows, swd_references  # noqa: E402
 from augdiff.experiments.sawtooth_ladd import ABLATIONS, ladd_runs  # noqa: E402
-from augdiff.files import ensure_dir, write_text_atomic  # noqa: E402
+from augdiff.files import ensure_dir, save_figure, write_text_atomic  # noqa: E402
 from augdiff.train import resolve_device  # noqa: E402
 
 __all__ = ["ABLATION_STEPS", "run_sawtooth_ablation"]
@@ -163,5 +163,5 @@ def plot_ablation(results: dict[str, Any], path: Path) -> None:
     axes[0].set_ylim(bottom=lowest - 0.01)
     axes[1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)

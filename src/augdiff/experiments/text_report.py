@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 from augdiff.experiments.report import markdown_table  # noqa: E402
-from augdiff.files import write_text_atomic  # noqa: E402
+from augdiff.files import save_figure, write_text_atomic  # noqa: E402
 
 __all__ = ["plot_text", "write_text_report"]
 
@@ -57,7 +57,7 @@ def _plot(results: dict[str, Any], path: Path, x: str, y: str, xlabel: str, ylab
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
 
 
