@@ -12,6 +12,7 @@ import torch
 
 from augdiff.ar import ARModel, generate_ar
 from augdiff.channels.ladd import LADDChannel
+from augdiff.cli.infill import parse_infill
 from augdiff.cli.text_eval import add_sample_eval_flags, check_sample_eval_flags, report_sample_eval, teacher_from_args
 from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
 from augdiff.errors import AugdiffError
@@ -64,6 +65,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--eta", type=float, default=None, help="co-ladd: DDIM stochasticity η (0 deterministic)")
     p.add_argument("--guidance", type=float, default=None, help="co-ladd/di-ladd: latent guidance scale w (1: none)")
     p.add_argument("--prefix", help="text every sample starts with (text models; after BOS when rows start with one)")
+    p.add_argument(
+        "--infill",
+        help="a template to complete: given text (or ids for token data) with [MASK:n] for n positions to generate, "
+        'e.g. "The [MASK:5] sat on the [MASK:3]."',
+    )
     p.add_argument("--weights", choices=("ema", "raw"), default="ema")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
@@ -190,6 +196,9 @@ def run(args: argparse.Namespace) -> int:
         raise AugdiffError("--cache is exact only for models without time conditioning or latent state (drop --cache)")
     tokenizer, seq_len = tokenizer_from_description(loaded.data), int(loaded.data["seq_len"])
     prefix = None if args.prefix is None else _encode_prefix(args.prefix, tokenizer, loaded.data)
+    infill = None if args.infill is None else parse_infill(args.infill, tokenizer, loaded.data)
+    if infill is not None and (ar or prefix is not None):
+        raise AugdiffError("--infill needs a diffusion model and no --prefix (an AR model only continues a prefix)")
     if ar:
         samples = generate_ar(
             loaded.model,
@@ -217,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
             final_denoise=args.final_denoise,
             t_min=args.t_min,
             prefix=prefix,
+            infill=infill,
             seed=args.seed,
             device=device,
             progress=True,

@@ -26,6 +26,7 @@ def generate(
     final_denoise: str = "sample",
     t_min: float = 0.0,
     prefix: Tensor | None = None,
+    infill: tuple[Tensor, Tensor] | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = False,
@@ -36,6 +37,9 @@ def generate(
         cache: reuse p(x_0|x_t) while tokens are unchanged; ``None`` turns it on whenever it is exact.
         t_min: last time of the sampling grid (MDLM samples to ε, then resolves what is left).
         prefix: token ids ``[P]`` fixed at the start of every sample (prefix conditioning).
+        infill: ``(ids, given)`` ``[P]``: the ids where ``given`` is true are fixed in every sample, the other
+            positions (and those past P) are generated — infilling (the sampler keeps given tokens unmasked
+            throughout, and a latent channel starts from them: CADD's latent holds w(x) there).
         seed: seeds one generator for the whole draw (same seed, same samples).
     """
     cache = model.cacheable if cache is None else cache
@@ -46,11 +50,15 @@ def generate(
     gen.manual_seed(seed)
     x_init = fixed = None
     if prefix is not None:
-        assert prefix.numel() <= seq_len, f"prefix of {prefix.numel()} tokens is longer than seq_len={seq_len}"
+        assert infill is None, "give a prefix or an infill template, not both"
+        infill = (prefix, torch.ones(prefix.numel(), dtype=torch.bool))
+    if infill is not None:
+        ids, given = infill
+        assert ids.numel() <= seq_len, f"{ids.numel()} given positions are more than seq_len={seq_len}"
         x_init = torch.zeros(1, seq_len, dtype=torch.long)
-        x_init[0, : prefix.numel()] = prefix
+        x_init[0, : ids.numel()] = ids
         fixed = torch.zeros(1, seq_len, dtype=torch.bool)
-        fixed[0, : prefix.numel()] = True
+        fixed[0, : ids.numel()] = given
     chunks = []
     was_training = isinstance(model, torch.nn.Module) and model.training
     if isinstance(model, torch.nn.Module):
