@@ -66,6 +66,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--guidance", type=float, default=None, help="co-ladd/di-ladd: latent guidance scale w (1: none)")
     p.add_argument("--prefix", help="text every sample starts with (text models; after BOS when rows start with one)")
     p.add_argument(
+        "--ordering",
+        choices=("random", "confidence", "margin", "entropy"),
+        default="random",
+        help="which masked positions a step unmasks: random (ancestral) or the most confident ones by the drawn "
+        "token's probability, the top-2 margin or the lowest entropy (LLaDA's low-confidence remasking)",
+    )
+    p.add_argument(
         "--infill",
         help="a template to complete: given text (or ids for token data) with [MASK:n] for n positions to generate, "
         'e.g. "The [MASK:5] sat on the [MASK:3]."',
@@ -142,7 +149,7 @@ def _refuse_diffusion_options(args: argparse.Namespace) -> None:
     given = [k for ks in _CHANNEL_FLAGS.values() for k in ks if getattr(args, k, None) is not None]
     given += [
         k
-        for k, default in (("inference", None), ("final_denoise", "sample"), ("t_min", 0.0))
+        for k, default in (("inference", None), ("final_denoise", "sample"), ("t_min", 0.0), ("ordering", "random"))
         if getattr(args, k, default) != default
     ]
     if given:
@@ -224,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
             temperature=args.temperature,
             top_p=args.top_p,
             final_denoise=args.final_denoise,
+            ordering=args.ordering,
             t_min=args.t_min,
             prefix=prefix,
             infill=infill,

@@ -9,6 +9,7 @@ the start are never re-masked). This is the model reverse kernel of LADD Eq 46 d
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import torch
@@ -17,6 +18,7 @@ from tqdm.auto import tqdm
 
 from augdiff.channels import ReverseStep
 from augdiff.processes import adjust_log_probs, sample_categorical, unmask_step
+from augdiff.sampling.ordering import ORDERINGS, ordered_unmask_step
 from augdiff.schedules import MaskSchedule
 
 __all__ = ["Denoiser", "SampleOutput", "AncestralSampler"]
@@ -67,6 +69,9 @@ class AncestralSampler:
             latent state; asking for it otherwise is an error.
         final_denoise: how masks left after the last grid step are resolved: ``"sample"`` or ``"argmax"``
             (MDLM's noise-removal step). With ``t_min=0`` and α(0)=1 no mask is left.
+        ordering: which masked positions a step unmasks: ``random`` (each with probability ρ_flip, the
+            ancestral step) or ``confidence`` / ``margin`` / ``entropy`` (the round(ρ_flip·#masked) most
+            confident ones, LLaDA's low-confidence remasking; :mod:`augdiff.sampling.ordering`).
         dtype: precision of categorical sampling (float64 by default, see ``sample_categorical``).
 
     Example:
@@ -83,6 +88,7 @@ class AncestralSampler:
         top_p: float = 1.0,
         cache: bool = False,
         final_denoise: str = "sample",
+        ordering: str = "random",
         dtype: torch.dtype = torch.float64,
     ) -> None:
         if cache and not denoiser.cacheable:
@@ -90,6 +96,8 @@ class AncestralSampler:
                 "cache=True needs a denoiser that ignores t and carries no latent state "
                 "(train with model.time_conditioning=false, or sample without the cache)"
             )
+        if ordering not in ORDERINGS:
+            raise ValueError(f"ordering must be one of {ORDERINGS}, got {ordering!r}")
         if final_denoise not in ("sample", "argmax"):
             raise ValueError(f"final_denoise must be 'sample' or 'argmax', got {final_denoise!r}")
         self.denoiser = denoiser
@@ -98,6 +106,7 @@ class AncestralSampler:
         self.top_p = top_p
         self.cache = cache
         self.final_denoise = final_denoise
+        self.ordering = ordering
         self.dtype = dtype
 
     def _initial_tokens(
@@ -149,13 +158,14 @@ class AncestralSampler:
             t_value = float(grid[k])
             log_p, n = self._refresh(log_p, stale, x, t_value, state)
             nfe, rows = nfe + (n > 0), rows + n
-            x_next = unmask_step(
+            step = unmask_step if self.ordering == "random" else partial(ordered_unmask_step, how=self.ordering)
+            x_next = step(
                 x,
                 log_p,
                 float(alphas[k]),
                 float(alphas[k + 1]),
                 mask_id,
-                generator,
+                generator=generator,
                 temperature=self.temperature,
                 top_p=self.top_p,
                 dtype=self.dtype,

@@ -24,6 +24,7 @@ def generate(
     temperature: float = 1.0,
     top_p: float = 1.0,
     final_denoise: str = "sample",
+    ordering: str = "random",
     t_min: float = 0.0,
     prefix: Tensor | None = None,
     infill: tuple[Tensor, Tensor] | None = None,
@@ -36,6 +37,8 @@ def generate(
     Args:
         cache: reuse p(x_0|x_t) while tokens are unchanged; ``None`` turns it on whenever it is exact.
         t_min: last time of the sampling grid (MDLM samples to ε, then resolves what is left).
+        ordering: which masked positions each step unmasks (``AncestralSampler``): random, confidence, margin,
+            entropy.
         prefix: token ids ``[P]`` fixed at the start of every sample (prefix conditioning).
         infill: ``(ids, given)`` ``[P]``: the ids where ``given`` is true are fixed in every sample, the other
             positions (and those past P) are generated — infilling (the sampler keeps given tokens unmasked
@@ -44,7 +47,13 @@ def generate(
     """
     cache = model.cacheable if cache is None else cache
     sampler = AncestralSampler(
-        model, schedule, temperature=temperature, top_p=top_p, cache=cache, final_denoise=final_denoise
+        model,
+        schedule,
+        temperature=temperature,
+        top_p=top_p,
+        cache=cache,
+        final_denoise=final_denoise,
+        ordering=ordering,
     )
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
