@@ -50,3 +50,46 @@ def test_the_sampler_with_an_ordering_leaves_no_mask(method, tmp_path):
     assert main(["sample", str(run), "--num", "4", "--steps", "5", "--ordering", "confidence", "--out", str(out)]) == 0
     rows = np.load(out)
     assert rows.shape == (4, 16) and set(np.unique(rows)) <= {0, 1}
+
+
+def test_temperature_schedules_start_at_tau_max_and_end_at_the_temperature():
+    from augdiff.sampling.ancestral import temperature_at
+
+    for how in ("linear", "cosine"):
+        temps = [temperature_at(k, 5, 1.0, 2.5, how) for k in range(5)]
+        assert temps[0] == pytest.approx(2.5) and temps[-1] == pytest.approx(1.0)
+        assert all(a >= b for a, b in zip(temps, temps[1:], strict=False))
+    assert temperature_at(2, 5, 1.0, 2.5, "linear") == pytest.approx(1.75)
+    assert temperature_at(2, 5, 1.0, 2.5, "cosine") == pytest.approx(1.75)  # the cosine's midpoint too
+    assert temperature_at(1, 5, 1.0, 2.5, "cosine") > temperature_at(1, 5, 1.0, 2.5, "linear")  # slower start
+    assert temperature_at(3, 5, 0.7, 2.5, "constant") == 0.7 and temperature_at(0, 1, 0.7, 2.5, "cosine") == 0.7
+
+
+def test_the_sampler_applies_the_schedule_step_by_step(monkeypatch):
+    import augdiff.sampling.ancestral as ancestral
+    from augdiff.sampling import AncestralSampler
+
+    seen = []
+
+    def spy(x, log_p, alpha_t, alpha_s, mask_id, generator=None, *, temperature, top_p, dtype):
+        seen.append(temperature)
+        return torch.where(x == mask_id, 0, x) if alpha_s == 1.0 else x
+
+    class Uniform:
+        mask_id, cacheable, particles = M, True, 1
+
+        def init_state(self, x_T, generator=None):
+            return None
+
+        def x0_log_probs(self, x_t, t, state=None):
+            return torch.full((*x_t.shape, 4), -torch.log(torch.tensor(4.0)))
+
+        def update_state(self, state, step, generator=None):
+            return None
+
+    from augdiff.schedules import make_mask_schedule
+
+    monkeypatch.setattr(ancestral, "unmask_step", spy)
+    sampler = AncestralSampler(Uniform(), make_mask_schedule("linear"), temperature_schedule="cosine", tau_max=2.0)
+    sampler.sample(2, 6, 4)
+    assert seen[0] == pytest.approx(2.0) and seen[-1] == pytest.approx(1.0) and len(seen) == 4

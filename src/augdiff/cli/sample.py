@@ -73,6 +73,13 @@ def add_parser(sub: Any) -> None:
         "token's probability, the top-2 margin or the lowest entropy (LLaDA's low-confidence remasking)",
     )
     p.add_argument(
+        "--temperature-schedule",
+        choices=("constant", "linear", "cosine"),
+        default="constant",
+        help="constant --temperature, or a decay from --tau-max at the first step to --temperature at the last",
+    )
+    p.add_argument("--tau-max", type=float, default=2.5, help="starting temperature of a linear or cosine schedule")
+    p.add_argument(
         "--infill",
         help="a template to complete: given text (or ids for token data) with [MASK:n] for n positions to generate, "
         'e.g. "The [MASK:5] sat on the [MASK:3]."',
@@ -93,6 +100,8 @@ def _check(args: argparse.Namespace) -> Path:
             raise AugdiffError(f"--{name.replace('_', '-')}={getattr(args, name)} must be a positive integer")
     if not 0 < args.temperature < float("inf"):
         raise AugdiffError(f"--temperature={args.temperature} must be positive")
+    if not 0 < args.tau_max < float("inf"):
+        raise AugdiffError(f"--tau-max={args.tau_max} must be positive")
     if not 0 < args.top_p <= 1:
         raise AugdiffError(f"--top-p={args.top_p} must lie in (0, 1]")
     if not 0 <= args.t_min < 1:
@@ -149,7 +158,13 @@ def _refuse_diffusion_options(args: argparse.Namespace) -> None:
     given = [k for ks in _CHANNEL_FLAGS.values() for k in ks if getattr(args, k, None) is not None]
     given += [
         k
-        for k, default in (("inference", None), ("final_denoise", "sample"), ("t_min", 0.0), ("ordering", "random"))
+        for k, default in (
+            ("inference", None),
+            ("final_denoise", "sample"),
+            ("t_min", 0.0),
+            ("ordering", "random"),
+            ("temperature_schedule", "constant"),
+        )
         if getattr(args, k, default) != default
     ]
     if given:
@@ -232,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
             top_p=args.top_p,
             final_denoise=args.final_denoise,
             ordering=args.ordering,
+            temperature_schedule=args.temperature_schedule,
+            tau_max=args.tau_max,
             t_min=args.t_min,
             prefix=prefix,
             infill=infill,

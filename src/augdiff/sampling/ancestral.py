@@ -8,6 +8,7 @@ the start are never re-masked). This is the model reverse kernel of LADD Eq 46 d
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -56,6 +57,24 @@ class SampleOutput:
     rows_evaluated: int
 
 
+TEMPERATURE_SCHEDULES = ("constant", "linear", "cosine")
+
+
+def temperature_at(k: int, steps: int, tau: float, tau_max: float, schedule: str) -> float:
+    r"""Temperature of step k of ``steps`` (k = 0 is the first, noisiest step).
+
+    ``linear``: :math:`\tau_{max} + (\tau - \tau_{max})\,k/(T-1)`; ``cosine``:
+    :math:`\tau + (\tau_{max} - \tau)\,\tfrac12(1 + \cos(\pi k/(T-1)))` — both start at τ_max and end at τ
+    (the cosine temperature decay of CADD's image experiments, after Gat et al. 2024); ``constant``: τ.
+    """
+    if schedule == "constant" or steps == 1:
+        return tau
+    frac = k / (steps - 1)
+    if schedule == "linear":
+        return tau_max + (tau - tau_max) * frac
+    return tau + (tau_max - tau) * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
 class AncestralSampler:
     """Ancestral sampler for masked diffusion.
 
@@ -69,6 +88,9 @@ class AncestralSampler:
             latent state; asking for it otherwise is an error.
         final_denoise: how masks left after the last grid step are resolved: ``"sample"`` or ``"argmax"``
             (MDLM's noise-removal step). With ``t_min=0`` and α(0)=1 no mask is left.
+        temperature_schedule: ``constant`` (``temperature`` at every step), or ``linear`` / ``cosine`` decay from
+            ``tau_max`` at the first step to ``temperature`` at the last (:func:`temperature_at`; CADD's image
+            sampler: cosine from τ_max = 2.5).
         ordering: which masked positions a step unmasks: ``random`` (each with probability ρ_flip, the
             ancestral step) or ``confidence`` / ``margin`` / ``entropy`` (the round(ρ_flip·#masked) most
             confident ones, LLaDA's low-confidence remasking; :mod:`augdiff.sampling.ordering`).
@@ -89,12 +111,18 @@ class AncestralSampler:
         cache: bool = False,
         final_denoise: str = "sample",
         ordering: str = "random",
+        temperature_schedule: str = "constant",
+        tau_max: float = 2.5,
         dtype: torch.dtype = torch.float64,
     ) -> None:
         if cache and not denoiser.cacheable:
             raise ValueError(
                 "cache=True needs a denoiser that ignores t and carries no latent state "
                 "(train with model.time_conditioning=false, or sample without the cache)"
+            )
+        if temperature_schedule not in TEMPERATURE_SCHEDULES:
+            raise ValueError(
+                f"temperature_schedule must be one of {TEMPERATURE_SCHEDULES}, got {temperature_schedule!r}"
             )
         if ordering not in ORDERINGS:
             raise ValueError(f"ordering must be one of {ORDERINGS}, got {ordering!r}")
@@ -107,6 +135,8 @@ class AncestralSampler:
         self.cache = cache
         self.final_denoise = final_denoise
         self.ordering = ordering
+        self.temperature_schedule = temperature_schedule
+        self.tau_max = tau_max
         self.dtype = dtype
 
     def _initial_tokens(
@@ -166,7 +196,7 @@ class AncestralSampler:
                 float(alphas[k + 1]),
                 mask_id,
                 generator=generator,
-                temperature=self.temperature,
+                temperature=temperature_at(k, steps, self.temperature, self.tau_max, self.temperature_schedule),
                 top_p=self.top_p,
                 dtype=self.dtype,
             )

@@ -25,6 +25,8 @@ def generate(
     top_p: float = 1.0,
     final_denoise: str = "sample",
     ordering: str = "random",
+    temperature_schedule: str = "constant",
+    tau_max: float = 2.5,
     t_min: float = 0.0,
     prefix: Tensor | None = None,
     infill: tuple[Tensor, Tensor] | None = None,
@@ -39,6 +41,7 @@ def generate(
         t_min: last time of the sampling grid (MDLM samples to ε, then resolves what is left).
         ordering: which masked positions each step unmasks (``AncestralSampler``): random, confidence, margin,
             entropy.
+        temperature_schedule, tau_max: constant, or linear / cosine decay from ``tau_max`` to ``temperature``.
         prefix: token ids ``[P]`` fixed at the start of every sample (prefix conditioning).
         infill: ``(ids, given)`` ``[P]``: the ids where ``given`` is true are fixed in every sample, the other
             positions (and those past P) are generated — infilling (the sampler keeps given tokens unmasked
@@ -54,6 +57,8 @@ def generate(
         cache=cache,
         final_denoise=final_denoise,
         ordering=ordering,
+        temperature_schedule=temperature_schedule,
+        tau_max=tau_max,
     )
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
