@@ -45,6 +45,9 @@ class MethodSpec:
     hf_backbone: bool = False
 
 
+_LADD = {"section": "ladd", "stages": (1, 2), "inference_modes": ("joint", "sequential")}
+_LADD_PAPER = "Shariatian et al., arXiv 2510.18114"
+
 METHOD_SPECS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
@@ -52,22 +55,8 @@ METHOD_SPECS: dict[str, MethodSpec] = {
         MethodSpec(
             "cadd", "Zheng et al., arXiv 2510.01329", "cadd", sampling_options=("k", "z0_hat"), hf_backbone=True
         ),
-        MethodSpec(
-            "co-ladd",
-            "Shariatian et al., arXiv 2510.18114",
-            "ladd",
-            stages=(1, 2),
-            inference_modes=("joint", "sequential"),
-            sampling_options=("lag", "latent_steps", "eta", "guidance"),
-        ),
-        MethodSpec(
-            "di-ladd",
-            "Shariatian et al., arXiv 2510.18114",
-            "ladd",
-            stages=(1, 2),
-            inference_modes=("joint", "sequential"),
-            sampling_options=("lag", "latent_steps", "guidance"),
-        ),
+        MethodSpec("co-ladd", _LADD_PAPER, sampling_options=("lag", "latent_steps", "eta", "guidance"), **_LADD),
+        MethodSpec("di-ladd", _LADD_PAPER, sampling_options=("lag", "latent_steps", "guidance"), **_LADD),
         MethodSpec("ar", "the autoregressive reference (causal DiT)", diffusion=False),
     )
 }

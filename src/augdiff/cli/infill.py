@@ -15,9 +15,16 @@ import torch
 from augdiff.data.tokenizer import Tokenizer
 from augdiff.errors import AugdiffError
 
-__all__ = ["parse_infill"]
+__all__ = ["parse_infill", "leading_bos"]
 
 _MASK = re.compile(r"\[MASK(?::(\d+))?\]")
+
+
+def leading_bos(tokenizer: Tokenizer | None, data: dict[str, Any]) -> list[int]:
+    """``[BOS]`` when the run's rows start with one (``wrap``/``pad`` packing), else ``[]``."""
+    if tokenizer is not None and data.get("packing", "none") != "none" and tokenizer.bos_id is not None:
+        return [tokenizer.bos_id]
+    return []
 
 
 def _pieces(template: str) -> list[str | int]:
@@ -56,10 +63,8 @@ def parse_infill(template: str, tokenizer: Tokenizer | None, data: dict[str, Any
     pieces = _pieces(template)
     if not any(isinstance(p, int) for p in pieces):
         raise AugdiffError("--infill: the template has no [MASK] or [MASK:n] (for a fixed start use --prefix)")
-    ids: list[int] = []
-    given: list[bool] = []
-    if tokenizer is not None and data.get("packing", "none") != "none" and tokenizer.bos_id is not None:
-        ids, given = [tokenizer.bos_id], [True]
+    ids = leading_bos(tokenizer, data)
+    given = [True] * len(ids)
     for piece in pieces:
         if isinstance(piece, int):
             ids += [0] * piece

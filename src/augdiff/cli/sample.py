@@ -12,7 +12,7 @@ import torch
 
 from augdiff.ar import ARModel, generate_ar
 from augdiff.channels.ladd import LADDChannel
-from augdiff.cli.infill import parse_infill
+from augdiff.cli.infill import leading_bos, parse_infill
 from augdiff.cli.text_eval import add_sample_eval_flags, check_sample_eval_flags, report_sample_eval, teacher_from_args
 from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
 from augdiff.errors import AugdiffError
@@ -143,19 +143,15 @@ def _encode_prefix(text: str, tokenizer: Tokenizer | None, data: dict[str, Any])
         ids = tokenizer.encode(text)
     except AugdiffError as exc:
         raise AugdiffError(f"--prefix: {exc}") from None
-    if data.get("packing", "none") != "none" and tokenizer.bos_id is not None:
-        ids = [tokenizer.bos_id, *ids]
+    ids = [*leading_bos(tokenizer, data), *ids]
     if len(ids) > int(data["seq_len"]):
         raise AugdiffError(f"--prefix has {len(ids)} tokens but the model's seq_len is {data['seq_len']}")
     return torch.tensor(ids, dtype=torch.long)
 
 
-_CHANNEL_FLAGS = SAMPLING_OPTIONS
-
-
 def _refuse_diffusion_options(args: argparse.Namespace) -> None:
     """An AR run draws one token per position: the diffusion sampler's own options are errors."""
-    given = [k for ks in _CHANNEL_FLAGS.values() for k in ks if getattr(args, k, None) is not None]
+    given = [k for ks in SAMPLING_OPTIONS.values() for k in ks if getattr(args, k, None) is not None]
     given += [
         k
         for k, default in (
@@ -186,10 +182,10 @@ def set_sampling_options(model: Any, method: str, args: argparse.Namespace) -> N
         args.lag = 0.0 if args.inference == "joint" else 1.0
     if isinstance(model.channel, LADDChannel):  # refuse before the sampler draws its progress bar
         model.channel.require_latent_denoisers()
-    given = {k: getattr(args, k) for ks in _CHANNEL_FLAGS.values() for k in ks if getattr(args, k, None) is not None}
-    foreign = [k for k in given if k not in _CHANNEL_FLAGS.get(method, ())]
+    given = {k: getattr(args, k) for ks in SAMPLING_OPTIONS.values() for k in ks if getattr(args, k, None) is not None}
+    foreign = [k for k in given if k not in SAMPLING_OPTIONS.get(method, ())]
     if foreign:
-        owners = " and ".join(m for m, keys in _CHANNEL_FLAGS.items() if foreign[0] in keys)
+        owners = " and ".join(m for m, keys in SAMPLING_OPTIONS.items() if foreign[0] in keys)
         flag = "--" + foreign[0].replace("_", "-")
         raise AugdiffError(f"{flag} is a sampling option of {owners} models; this run is {method} (drop {flag})")
     checks = {

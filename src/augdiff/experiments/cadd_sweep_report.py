@@ -18,6 +18,20 @@ def _bpc(nats: float) -> float:
 _LINESTYLES = {"-": "-", "hard": "-", "soft": ":", "sample": "--", "hard-k4": "-."}
 
 
+def _lines(plt: Any, series: dict[str, list[tuple[float, float]]], path: Path, title: str, **axes: str) -> None:
+    """One line per variant, colours in variant order (tab20)."""
+    palette = plt.get_cmap("tab20")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (name, points) in enumerate(series.items()):
+        ax.plot([x for x, _ in points], [y for _, y in points], marker="o", label=name, color=palette(i % 20))
+    ax.set(**axes)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
 def plot_sweep(results: dict[str, Any], out: Path) -> None:
     """ce_vs_t.png, bound_vs_steps.png and frontier.png (gen-PPL against unigram entropy)."""
     import matplotlib
@@ -26,30 +40,16 @@ def plot_sweep(results: dict[str, Any], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     variants = results["variants"]
-    palette = plt.get_cmap("tab20")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, res in variants.items():
-        ts = sorted(float(t) for t in res["cross_entropy"])
-        color = palette(list(variants).index(name) % 20)
-        ax.plot(ts, [res["cross_entropy"][str(t)] for t in ts], marker="o", label=name, color=color)
-    ax.set(xlabel="t (fraction masked)", ylabel="cross-entropy on masked positions (nats)")
-    ax.set_title("Training-style states: latent built from the true token")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, out / "ce_vs_t.png")
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, res in variants.items():
-        grid = sorted((int(k), v) for k, v in res["bound"].items() if int(k) > 0)
-        color = palette(list(variants).index(name) % 20)
-        ax.plot([k for k, _ in grid], [v["bpt_bound"] for _, v in grid], marker="o", label=name, color=color)
-    ax.set(xscale="log", yscale="log", xlabel="grid steps T", ylabel="bound (bits per character)")
-    ax.set_title("Upper bound on −log p(x) per character")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, out / "bound_vs_steps.png")
-    plt.close(fig)
+    ce = {name: sorted((float(t), v) for t, v in res["cross_entropy"].items()) for name, res in variants.items()}
+    title = "Training-style states: latent built from the true token"
+    ylabel = "cross-entropy on masked positions (nats)"
+    _lines(plt, ce, out / "ce_vs_t.png", title, xlabel="t (fraction masked)", ylabel=ylabel)
+    bound = {
+        name: sorted((int(k), v["bpt_bound"]) for k, v in res["bound"].items() if int(k) > 0)
+        for name, res in variants.items()
+    }
+    axes = {"xscale": "log", "yscale": "log", "xlabel": "grid steps T", "ylabel": "bound (bits per character)"}
+    _lines(plt, bound, out / "bound_vs_steps.png", "Upper bound on −log p(x) per character", **axes)
 
     fig, ax = plt.subplots(figsize=(10, 5))
     colors = plt.get_cmap("tab20")

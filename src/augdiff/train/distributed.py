@@ -54,7 +54,11 @@ __all__ = ["STRATEGIES", "Distributed", "LossModule", "NullLogger", "exit_proces
 
 STRATEGIES = ("auto", "ddp", "fsdp")
 _RANK_RNG = 6  # stream id of the per-rank global (dropout) generator seed
-_JOINED: list[bool] = []  # one entry once this process has joined a process group (it outlives the group)
+
+
+def launched_by_torchrun() -> bool:
+    """Whether torchrun (or another launcher setting its variables) started this process."""
+    return "RANK" in os.environ and "MASTER_ADDR" in os.environ
 
 
 def exit_process(code: int) -> None:
@@ -65,7 +69,7 @@ def exit_process(code: int) -> None:
     exception", SIGABRT; about one exit in four with FSDP on 2 CPU processes). Rank 0 has written and closed
     every file by then, so flushing the standard streams and leaving through ``os._exit`` loses nothing.
     """
-    if _JOINED:
+    if launched_by_torchrun():
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         os._exit(code)
@@ -114,7 +118,7 @@ class Distributed:
         if strategy not in STRATEGIES:
             raise AugdiffError(f"strategy={strategy!r} is not known (choose one of: {', '.join(STRATEGIES)})")
         world = _env_int("WORLD_SIZE", 1)
-        launched = "RANK" in os.environ and "MASTER_ADDR" in os.environ
+        launched = launched_by_torchrun()
         # Not launched by torchrun: one process, whatever the strategy (so a DDP/FSDP run resumes as one).
         if not launched or (strategy == "auto" and world <= 1):
             return cls("single"), device
@@ -131,7 +135,6 @@ class Distributed:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if not dist.is_initialized():
             dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
-            _JOINED.append(True)
         return cls(strategy, rank, dist.get_world_size(), local_rank), device
 
     @property
