@@ -18,7 +18,7 @@ from augdiff.errors import AugdiffError
 from augdiff.methods import LADD_METHODS, build_model
 from augdiff.metrics.mfu import count_train_flops, device_peak_flops, model_flops_utilization
 from augdiff.runtime import configure_device
-from augdiff.sampling import AncestralSampler
+from augdiff.sampling import AncestralSampler, sampler_options
 from augdiff.train import Trainer, resolve_device
 
 __all__ = ["bench_train", "bench_sample", "bench_sample_rows", "INFERENCE_MODES"]
@@ -166,14 +166,20 @@ def bench_sample(
     overrides: list[str] | None = None,
     inference: str | None = None,
     latent_steps: int | None = None,
+    sampler: str = "ancestral",
 ) -> dict[str, Any]:
     """Time one batch of ``batch_size`` sequences sampled in ``steps`` steps (after one untimed warm-up step).
 
     An ``ar`` model draws its ``seq_len`` tokens one per step with its key/value cache (``steps`` and ``cache``
     do not apply). A LADD model is built for stage 2 (fresh weights: speed depends on shapes only) and samples
     with ``inference`` joint (λ = 0, default) or sequential (λ = 1: its ``latent_steps`` latent-only steps,
-    then the token steps; ``latent_steps`` overrides the channel's T_y).
+    then the token steps; ``latent_steps`` overrides the channel's T_y). ``sampler``: one of
+    :data:`augdiff.sampling.SAMPLERS` (remasking samplers evaluate every row at every step: no cache).
     """
+    try:
+        options = sampler_options(sampler)
+    except ValueError as exc:
+        raise AugdiffError(f"--sampler: {exc}") from None
     ladd = method in LADD_METHODS
     if inference is not None and not ladd:
         raise AugdiffError(f"--inference applies to co-ladd and di-ladd, not {method}")
@@ -198,11 +204,11 @@ def bench_sample(
         inference = inference or "joint"
         model.channel.set_sampling(lag=0.0 if inference == "joint" else 1.0, latent_steps=latent_steps)
         run = {"inference": inference, "latent_steps": model.channel.latent_steps if inference != "joint" else 0}
-    sampler = AncestralSampler(model, model.schedule, cache=cache and model.cacheable)
+    draw = AncestralSampler(model, model.schedule, cache=cache and model.cacheable, **options)
     seconds, out = _timed_draw(
         dev,
-        lambda: sampler.sample(batch_size, seq_len, 1, device=dev),
-        lambda: sampler.sample(batch_size, seq_len, steps, device=dev),
+        lambda: draw.sample(batch_size, seq_len, 1, device=dev),
+        lambda: draw.sample(batch_size, seq_len, steps, device=dev),
     )
     shape = dict(method=method, model_size=model_size, seq_len=seq_len, batch_size=batch_size, vocab_size=vocab_size)
     return _sample_record(
@@ -210,8 +216,9 @@ def bench_sample(
         seconds,
         steps,
         shape,
+        sampler=sampler,
         k=model.channel.num_particles(),
-        cache=sampler.cache,
+        cache=draw.cache,
         nfe=out.nfe,
         rows_evaluated=out.rows_evaluated,
         **run,
@@ -219,10 +226,18 @@ def bench_sample(
 
 
 def bench_sample_rows(
-    method: str = "mdlm", k: tuple[int, ...] = (1,), inference: tuple[str, ...] = INFERENCE_MODES, **common: Any
+    method: str = "mdlm",
+    k: tuple[int, ...] = (1,),
+    inference: tuple[str, ...] = INFERENCE_MODES,
+    samplers: tuple[str, ...] = ("ancestral",),
+    **common: Any,
 ) -> list[dict[str, Any]]:
     """:func:`bench_sample` over a list of methods (``mdlm,cadd``): one row per method, per K for ``cadd``
-    (the ``k`` sweep, e.g. ``(1, 2, 3, 4)``) and per inference mode for ``co-ladd`` / ``di-ladd``."""
+    (the ``k`` sweep, e.g. ``(1, 2, 3, 4)``), per inference mode for ``co-ladd`` / ``di-ladd``, and per sampler
+    of ``samplers``."""
+    if len(samplers) > 1:
+        return [row for s in samplers for row in bench_sample_rows(method, k, inference, (s,), **common)]
+    common["sampler"] = samplers[0]
     methods = [m.strip() for m in method.split(",") if m.strip()]
     if tuple(k) != (1,) and "cadd" not in methods:
         raise AugdiffError(f"--k applies to cadd models, not {', '.join(methods)}")

@@ -286,7 +286,8 @@ class CADDChannel(LatentChannel):
     def update_state(
         self, network: TokenNetwork, state: CADDState, step: ReverseStep, generator: torch.Generator | None
     ) -> CADDState:
-        """Masked positions move along the bridge towards ẑ_0 (Eq 16–17, 21); unmasked ones hold w(x_s)."""
+        """Masked positions move along the bridge towards ẑ_0 (Eq 16–17, 21); unmasked ones hold w(x_s); a token
+        a remasking sampler sends back to the mask gets a fresh forward draw of its latent at s (Eq 11)."""
         z0_hat = estimate_z0(self._embedding(network), step.log_p_x0, self.z0_hat, generator).unsqueeze(1)
         mean, var = gaussian_bridge(
             state.z / self.sigma, z0_hat.to(state.z.dtype) / self.sigma, step.t, step.s, self.schedule
@@ -295,4 +296,11 @@ class CADDChannel(LatentChannel):
         moved = self.sigma * (mean + var.sqrt() * noise)
         still_masked = (step.x_s == self.mask_id)[:, None, :, None]
         clean = self.latent_of(network, step.x_s).unsqueeze(1)
-        return CADDState(z=torch.where(still_masked, moved, clean), t=step.s)
+        z = torch.where(still_masked, moved, clean)
+        remasked = ((step.x_t != self.mask_id) & (step.x_s == self.mask_id))[:, None, :, None]
+        if remasked.any():  # no extra draw otherwise: the ancestral sampler's random stream is unchanged
+            eps = torch.randn(z.shape, device=z.device, dtype=z.dtype, generator=generator)
+            s = torch.full((z.shape[0],), step.s, device=z.device)
+            fresh = self.noised(self.latent_of(network, step.x_t).unsqueeze(1), s, eps)
+            z = torch.where(remasked, fresh, z)
+        return CADDState(z=z, t=step.s)

@@ -25,6 +25,12 @@ def add_parser(sub: Any) -> None:
         help="timed optimizer steps (train, default 10) or sampling steps T (sample, default 32)",
     )
     p.add_argument("--cache", action="store_true", help="sample: use the p(x0|xt) cache")
+    p.add_argument(
+        "--sampler",
+        default="ancestral",
+        help="sample: comma-separated samplers to time: ancestral, confidence, margin, entropy, cap, rescale, conf, "
+        "loop, dfm",
+    )
     p.add_argument("--k", default="1", help="sample, cadd: latent draws per step (K), or a sweep, e.g. 1,2,3,4")
     p.add_argument(
         "--inference",
@@ -75,7 +81,13 @@ def run(args: argparse.Namespace) -> int:
         modes = INFERENCE_MODES if args.inference == "both" else (args.inference,)
         steps = 32 if args.steps is None else args.steps
         results = bench_sample_rows(
-            steps=steps, cache=args.cache, k=args.k, inference=modes, latent_steps=args.latent_steps, **common
+            steps=steps,
+            cache=args.cache,
+            k=args.k,
+            inference=modes,
+            latent_steps=args.latent_steps,
+            samplers=tuple(s.strip() for s in args.sampler.split(",") if s.strip()) or ("ancestral",),
+            **common,
         )
     for i, result in enumerate(results):
         if args.json:

@@ -13,10 +13,11 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run an experiment end to end", description=__doc__)
     p.add_argument(
         "experiment",
-        choices=("sawtooth", "sawtooth-ablation", "text", "cadd-sweep"),
+        choices=("sawtooth", "sawtooth-ablation", "text", "cadd-sweep", "samplers"),
         help="sawtooth: LADD §5.1 (Table 1, Figure 2); sawtooth-ablation: each of the eight changes to the LADD "
         "authors' settings switched off alone; text: AR/MDLM/CADD/LADD on a character corpus (--corpus); "
-        "cadd-sweep: CADD's latent settings against MDLM on a character corpus (--corpus; --methods: variants)",
+        "cadd-sweep: CADD's latent settings against MDLM on a character corpus (--corpus; --methods: variants); "
+        "samplers: every sampler's gen-PPL against entropy for MDLM, CADD and Co-LADD (--corpus)",
     )
     p.add_argument("--corpus", default=None, help="text: a UTF-8 text file, e.g. tinyshakespeare.txt")
     p.add_argument("--out", required=True, help="output directory (runs, results.json, report.md, plots)")
@@ -53,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_text(args, methods)
     if args.experiment == "cadd-sweep":
         return _run_cadd_sweep(args)
+    if args.experiment == "samplers":
+        return _run_samplers(args)
     if args.corpus is not None:
         raise AugdiffError("--corpus applies to the text experiment only (drop it for sawtooth)")
     from augdiff.experiments.sawtooth import run_sawtooth
@@ -121,5 +124,22 @@ def _run_cadd_sweep(args: argparse.Namespace) -> int:
     for name, res in results["variants"].items():
         bound = res["bound"]["128"]["bpt_bound"]
         print(f"{name}: token term {res['token_term_bpc']:.3f} BPC, bound (T=128) {bound:.3f} BPC")
+    print(f"report: {Path(args.out) / 'report.md'}  results: {Path(args.out) / 'results.json'}")
+    return 0
+
+
+def _run_samplers(args: argparse.Namespace) -> int:
+    from augdiff.experiments.samplers import run_samplers
+
+    if args.corpus is None:
+        raise AugdiffError("augdiff run samplers needs --corpus PATH (a UTF-8 text file, e.g. tinyshakespeare.txt)")
+    if args.methods is not None:
+        raise AugdiffError("augdiff run samplers compares mdlm, cadd and co-ladd (drop --methods)")
+    results = run_samplers(args.out, args.corpus, preset=args.preset, device=args.device, seed=args.seed)
+    for method, res in results["methods"].items():
+        for name, gains in res["gain_over_ancestral"].items():
+            found = {t: [g for g in v if g is not None] for t, v in gains.items()}
+            shown = ", ".join(f"T={t}: {sum(g) / len(g):+.3f}" for t, g in found.items() if g)
+            print(f"{method} {name}: gain over ancestral at matched entropy {shown or 'no match'}")
     print(f"report: {Path(args.out) / 'report.md'}  results: {Path(args.out) / 'results.json'}")
     return 0

@@ -18,7 +18,7 @@ from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
 from augdiff.errors import AugdiffError
 from augdiff.files import check_output_file, ensure_dir, write_failed
 from augdiff.runs import load_run
-from augdiff.sampling import generate
+from augdiff.sampling import REMASKING, Remasking, generate, generate_blocks
 from augdiff.specs import METHOD_SPECS, SAMPLING_OPTIONS, method_spec
 from augdiff.train import resolve_device
 
@@ -80,6 +80,25 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--tau-max", type=float, default=2.5, help="starting temperature of a linear or cosine schedule")
     p.add_argument(
+        "--remasking",
+        choices=REMASKING,
+        default=None,
+        help="let unmasked tokens return to the mask: ReMDM's cap, rescale, conf or loop strategy, or the discrete "
+        "flow-matching corrector (dfm)",
+    )
+    p.add_argument("--remask-eta", type=float, default=0.02, help="ReMDM's η (cap, rescale, loop)")
+    p.add_argument("--t-on", type=float, default=0.55, help="ReMDM-loop: time the loop starts")
+    p.add_argument("--t-off", type=float, default=0.05, help="ReMDM-loop: time the loop ends")
+    p.add_argument("--alpha-on", type=float, default=0.9, help="ReMDM-loop: α held during the loop")
+    p.add_argument(
+        "--length",
+        type=int,
+        default=None,
+        help="tokens per sample; beyond the model's seq_len, windows of seq_len are drawn left to right, each "
+        "continuing the last seq_len − --block tokens (MDLM's semi-autoregressive sampling)",
+    )
+    p.add_argument("--block", type=int, default=None, help="new tokens per window with --length (default seq_len/2)")
+    p.add_argument(
         "--infill",
         help="a template to complete: given text (or ids for token data) with [MASK:n] for n positions to generate, "
         'e.g. "The [MASK:5] sat on the [MASK:3]."',
@@ -106,7 +125,25 @@ def _check(args: argparse.Namespace) -> Path:
         raise AugdiffError(f"--top-p={args.top_p} must lie in (0, 1]")
     if not 0 <= args.t_min < 1:
         raise AugdiffError(f"--t-min={args.t_min} must lie in [0, 1)")
+    for name in ("length", "block"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise AugdiffError(f"--{name}={getattr(args, name)} must be a positive integer")
+    args.remasking_value = _remasking(args)
     return out
+
+
+def _remasking(args: argparse.Namespace) -> Remasking | None:
+    """``--remasking`` and its settings as the sampler's value (a bad setting is one line, before any work)."""
+    if args.remasking is None:
+        return None
+    if args.ordering != "random":
+        raise AugdiffError("--remasking and --ordering are two different samplers: choose one")
+    try:
+        return Remasking(args.remasking, eta=args.remask_eta, t_on=args.t_on, t_off=args.t_off, alpha_on=args.alpha_on)
+    except ValueError as exc:
+        flags = {"eta": "--remask-eta", "t_off": "--t-off/--t-on", "alpha_on": "--alpha-on"}
+        flag = next((f for k, f in flags.items() if k in str(exc)), "--remasking")
+        raise AugdiffError(f"{flag}: {exc}") from None
 
 
 def _write(out: Path, samples: np.ndarray, tokenizer: Tokenizer | None) -> None:
@@ -160,6 +197,8 @@ def _refuse_diffusion_options(args: argparse.Namespace) -> None:
             ("t_min", 0.0),
             ("ordering", "random"),
             ("temperature_schedule", "constant"),
+            ("remasking", None),
+            ("block", None),
         )
         if getattr(args, k, default) != default
     ]
@@ -217,6 +256,12 @@ def run(args: argparse.Namespace) -> int:
     infill = None if args.infill is None else parse_infill(args.infill, tokenizer, loaded.data)
     if infill is not None and (ar or prefix is not None):
         raise AugdiffError("--infill needs a diffusion model and no --prefix (an AR model only continues a prefix)")
+    length = args.length or seq_len
+    block = args.block or max(1, seq_len // 2)
+    if length > seq_len and (ar or infill is not None):
+        raise AugdiffError(f"--length {length} > seq_len {seq_len} needs a diffusion model and no --infill")
+    if block > seq_len:
+        raise AugdiffError(f"--block={block} must be at most the model's seq_len ({seq_len})")
     if ar:
         samples = generate_ar(
             loaded.model,
@@ -229,29 +274,31 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             cache=args.cache is not False,
             progress=True,
-        )
+        )[:, :length]
     else:
-        samples = generate(
-            loaded.model,
-            loaded.model.schedule,
-            args.num,
-            seq_len,
-            args.steps,
-            batch_size=args.batch_size,
-            cache=args.cache,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            final_denoise=args.final_denoise,
-            ordering=args.ordering,
-            temperature_schedule=args.temperature_schedule,
-            tau_max=args.tau_max,
-            t_min=args.t_min,
-            prefix=prefix,
-            infill=infill,
-            seed=args.seed,
-            device=device,
-            progress=True,
-        )
+        options: dict[str, Any] = {
+            "batch_size": args.batch_size,
+            "cache": args.cache,
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "final_denoise": args.final_denoise,
+            "ordering": args.ordering,
+            "temperature_schedule": args.temperature_schedule,
+            "tau_max": args.tau_max,
+            "remasking": args.remasking_value,
+            "t_min": args.t_min,
+            "seed": args.seed,
+            "device": device,
+        }
+        model, schedule = loaded.model, loaded.model.schedule
+        if length > seq_len:
+            samples = generate_blocks(
+                model, schedule, args.num, length, args.steps, window=seq_len, block=block, prefix=prefix, **options
+            )
+        else:
+            samples = generate(
+                model, schedule, args.num, seq_len, args.steps, prefix=prefix, infill=infill, progress=True, **options
+            )[:, :length]
     _write(out, samples.numpy(), tokenizer)
     print(f"wrote {args.num} samples ({'token by token' if ar else f'{args.steps} steps'}) to {out}")
     if args.eval:

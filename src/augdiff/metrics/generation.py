@@ -83,8 +83,12 @@ def draw_samples(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    sampler: dict[str, Any] | None = None,
 ) -> Tensor:
-    """``num`` samples ``[num, seq_len]`` of a loaded run (``augdiff.runs.LoadedRun``), diffusion or AR."""
+    """``num`` samples ``[num, seq_len]`` of a loaded run (``augdiff.runs.LoadedRun``), diffusion or AR.
+
+    ``sampler``: further options of :func:`augdiff.sampling.generate` (``remasking``, ``ordering``, …) for a
+    diffusion model."""
     seq_len = int(run.data["seq_len"])
     if run.config.method != "ar":
         assert steps is not None, "a diffusion model needs a number of sampling steps"
@@ -100,6 +104,7 @@ def draw_samples(
             seed=seed,
             device=device,
             progress=progress,
+            **(sampler or {}),
         )
     return generate_ar(
         run.model,
@@ -162,6 +167,7 @@ def evaluate_generation(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    sampler: dict[str, Any] | None = None,
 ) -> list[StepEvaluation]:
     """Draw ``num_samples`` samples at each step count of ``steps`` and evaluate them.
 
@@ -171,6 +177,7 @@ def evaluate_generation(
         reference: validation rows ``[M, L]`` (or texts) for MAUVE, featurized once; ``None`` skips MAUVE.
         sample_tokenizer: decodes the samples for a teacher of another tokenizer (default: the run's own).
         seed: samples at T steps use ``seed + T`` (as the SWD evaluation).
+        sampler: further options of the diffusion sampler (:func:`draw_samples`).
     """
     device = torch.device(device)
     if sample_tokenizer is None and teacher is not None and not same_tokenizer(teacher.description, run.data):
@@ -178,7 +185,7 @@ def evaluate_generation(
     seq_len = int(run.data["seq_len"])
     is_ar = run.config.method == "ar"
     budgets: list[int | None] = [None] if is_ar else list(steps)
-    draw = dict(batch_size=batch_size, temperature=temperature, top_p=top_p, device=device)
+    draw = dict(batch_size=batch_size, temperature=temperature, top_p=top_p, device=device, sampler=sampler)
     if teacher is not None and reference is not None:
         reference = reference_features(teacher, reference, sample_tokenizer, run.data)
     # untimed warm-up (allocator, kernels): one step of a batch, or one AR sample

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from augdiff.channels import ReverseStep
 from augdiff.processes import adjust_log_probs, sample_categorical, unmask_step
 from augdiff.sampling.ordering import ORDERINGS, ordered_unmask_step
+from augdiff.sampling.remasking import Remasking, remask_step
 from augdiff.schedules import MaskSchedule
 
 __all__ = ["Denoiser", "SampleOutput", "AncestralSampler"]
@@ -94,6 +95,8 @@ class AncestralSampler:
         ordering: which masked positions a step unmasks: ``random`` (each with probability ρ_flip, the
             ancestral step) or ``confidence`` / ``margin`` / ``entropy`` (the round(ρ_flip·#masked) most
             confident ones, LLaDA's low-confidence remasking; :mod:`augdiff.sampling.ordering`).
+        remasking: a :class:`~augdiff.sampling.remasking.Remasking` strategy (ReMDM cap / rescale / conf / loop,
+            or the discrete flow-matching corrector): unmasked tokens may return to the mask. ``None``: never.
         dtype: precision of categorical sampling (float64 by default, see ``sample_categorical``).
 
     Example:
@@ -113,6 +116,7 @@ class AncestralSampler:
         ordering: str = "random",
         temperature_schedule: str = "constant",
         tau_max: float = 2.5,
+        remasking: Remasking | None = None,
         dtype: torch.dtype = torch.float64,
     ) -> None:
         if cache and not denoiser.cacheable:
@@ -126,6 +130,8 @@ class AncestralSampler:
             )
         if ordering not in ORDERINGS:
             raise ValueError(f"ordering must be one of {ORDERINGS}, got {ordering!r}")
+        if remasking is not None and ordering != "random":
+            raise ValueError("remasking and a confidence ordering are two different samplers: choose one")
         if final_denoise not in ("sample", "argmax"):
             raise ValueError(f"final_denoise must be 'sample' or 'argmax', got {final_denoise!r}")
         self.denoiser = denoiser
@@ -137,6 +143,7 @@ class AncestralSampler:
         self.ordering = ordering
         self.temperature_schedule = temperature_schedule
         self.tau_max = tau_max
+        self.remasking = remasking
         self.dtype = dtype
 
     def _initial_tokens(
@@ -183,23 +190,25 @@ class AncestralSampler:
         intermediates = [x.cpu()] if return_intermediates else None
         log_p: Tensor | None = None
         stale = torch.ones(batch_size, dtype=torch.bool, device=device)
+        conf = torch.full(x.shape, -torch.inf, dtype=self.dtype, device=device)  # ReMDM-conf's token scores
+        fixed = None if fixed is None else fixed.to(device)
         nfe = rows = 0
         for k in tqdm(range(steps), desc="sampling", disable=not progress, leave=False):
             t_value = float(grid[k])
             log_p, n = self._refresh(log_p, stale, x, t_value, state)
             nfe, rows = nfe + (n > 0), rows + n
-            step = unmask_step if self.ordering == "random" else partial(ordered_unmask_step, how=self.ordering)
-            x_next = step(
-                x,
-                log_p,
-                float(alphas[k]),
-                float(alphas[k + 1]),
-                mask_id,
-                generator=generator,
-                temperature=temperature_at(k, steps, self.temperature, self.tau_max, self.temperature_schedule),
-                top_p=self.top_p,
-                dtype=self.dtype,
-            )
+            tau = temperature_at(k, steps, self.temperature, self.tau_max, self.temperature_schedule)
+            alpha_t, alpha_s = float(alphas[k]), float(alphas[k + 1])
+            if self.remasking is not None:
+                x_next, conf = self._remask(
+                    x, log_p, (t_value, float(grid[k + 1])), (alpha_t, alpha_s), conf, fixed, generator, tau
+                )
+            else:
+                step = unmask_step if self.ordering == "random" else partial(ordered_unmask_step, how=self.ordering)
+                x_next = step(
+                    x, log_p, alpha_t, alpha_s, mask_id, generator=generator, temperature=tau, top_p=self.top_p,
+                    dtype=self.dtype,
+                )  # fmt: skip
             state = self.denoiser.update_state(
                 state, ReverseStep(x, x_next, log_p, t_value, float(grid[k + 1])), generator
             )
@@ -212,6 +221,29 @@ class AncestralSampler:
         if intermediates is not None and n > 0:
             intermediates.append(x.cpu())
         return SampleOutput(x=x, intermediates=intermediates, nfe=nfe, rows_evaluated=rows)
+
+    def _remask(
+        self,
+        x: Tensor,
+        log_p: Tensor,
+        times: tuple[float, float],
+        alphas: tuple[float, float],
+        conf: Tensor,
+        fixed: Tensor | None,
+        generator: torch.Generator | None,
+        temperature: float,
+    ) -> tuple[Tensor, Tensor]:
+        """One remasking step t → s; ReMDM-conf's scores: −p of each token when drawn, −∞ while masked."""
+        assert self.remasking is not None
+        alpha_t, alpha_s = self.remasking.alphas(*times, *alphas)
+        p_unmask, p_remask = self.remasking.probabilities(times[0], alpha_t, alpha_s, conf)
+        mask_id = self.denoiser.mask_id
+        x_next, drawn_p = remask_step(
+            x, log_p, p_unmask, p_remask, mask_id, generator, frozen=fixed, temperature=temperature,
+            top_p=self.top_p, dtype=self.dtype,
+        )  # fmt: skip
+        conf = torch.where((x == mask_id) & (x_next != mask_id), -drawn_p, conf)
+        return x_next, conf.masked_fill(x_next == mask_id, -torch.inf)
 
     def _refresh(self, log_p: Tensor | None, stale: Tensor, x: Tensor, t: float, state: Any) -> tuple[Tensor, int]:
         """Evaluate the denoiser on the rows marked stale; the others keep their cached output."""

@@ -7,6 +7,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from augdiff.sampling.ancestral import AncestralSampler, Denoiser
+from augdiff.sampling.remasking import Remasking
 from augdiff.schedules import MaskSchedule
 
 __all__ = ["generate"]
@@ -27,6 +28,7 @@ def generate(
     ordering: str = "random",
     temperature_schedule: str = "constant",
     tau_max: float = 2.5,
+    remasking: Remasking | None = None,
     t_min: float = 0.0,
     prefix: Tensor | None = None,
     infill: tuple[Tensor, Tensor] | None = None,
@@ -42,7 +44,9 @@ def generate(
         ordering: which masked positions each step unmasks (``AncestralSampler``): random, confidence, margin,
             entropy.
         temperature_schedule, tau_max: constant, or linear / cosine decay from ``tau_max`` to ``temperature``.
-        prefix: token ids ``[P]`` fixed at the start of every sample (prefix conditioning).
+        remasking: a ReMDM strategy or the flow-matching corrector (:mod:`augdiff.sampling.remasking`).
+        prefix: token ids ``[P]`` fixed at the start of every sample (prefix conditioning), or ``[num, P]``: one
+            prefix per sample.
         infill: ``(ids, given)`` ``[P]``: the ids where ``given`` is true are fixed in every sample, the other
             positions (and those past P) are generated — infilling (the sampler keeps given tokens unmasked
             throughout, and a latent channel starts from them: CADD's latent holds w(x) there).
@@ -59,20 +63,23 @@ def generate(
         ordering=ordering,
         temperature_schedule=temperature_schedule,
         tau_max=tau_max,
+        remasking=remasking,
     )
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     x_init = fixed = None
     if prefix is not None:
         assert infill is None, "give a prefix or an infill template, not both"
-        infill = (prefix, torch.ones(prefix.numel(), dtype=torch.bool))
+        infill = (prefix, torch.ones(prefix.shape[-1], dtype=torch.bool))
     if infill is not None:
         ids, given = infill
-        assert ids.numel() <= seq_len, f"{ids.numel()} given positions are more than seq_len={seq_len}"
-        x_init = torch.zeros(1, seq_len, dtype=torch.long)
-        x_init[0, : ids.numel()] = ids
+        ids = ids.reshape(-1, ids.shape[-1]).cpu()
+        assert ids.shape[0] in (1, num), f"{ids.shape[0]} prefixes for {num} samples"
+        assert ids.shape[1] <= seq_len, f"{ids.shape[1]} given positions are more than seq_len={seq_len}"
+        x_init = torch.zeros(ids.shape[0], seq_len, dtype=torch.long)
+        x_init[:, : ids.shape[1]] = ids
         fixed = torch.zeros(1, seq_len, dtype=torch.bool)
-        fixed[0, : ids.numel()] = given
+        fixed[0, : ids.shape[1]] = given
     chunks = []
     was_training = isinstance(model, torch.nn.Module) and model.training
     if isinstance(model, torch.nn.Module):
@@ -80,9 +87,8 @@ def generate(
     with tqdm(total=num, desc=f"sampling ({steps} steps)", unit="seq", disable=not progress) as bar:
         for start in range(0, num, batch_size):
             n = min(batch_size, num - start)
-            out = sampler.sample(
-                n, seq_len, steps, x_init=x_init, fixed=fixed, t_min=t_min, generator=gen, device=device
-            )
+            rows = x_init if x_init is None or x_init.shape[0] == 1 else x_init[start : start + n]
+            out = sampler.sample(n, seq_len, steps, x_init=rows, fixed=fixed, t_min=t_min, generator=gen, device=device)
             chunks.append(out.x.cpu())
             bar.update(n)
     if was_training and isinstance(model, torch.nn.Module):
