@@ -23,8 +23,6 @@ class EnumeratedDenoiser:
 
     cacheable = True
 
-    particles = 1
-
     def __init__(self, probs: Tensor, vocab: int, length: int) -> None:
         self.states = all_sequences(vocab, length)
         assert probs.shape == (self.states.shape[0],)
@@ -34,7 +32,10 @@ class EnumeratedDenoiser:
         self.calls = 0
         self.rows = 0
 
-    def init_state(self, x_T: Tensor, generator: torch.Generator | None = None) -> Any:
+    def particles(self, options: Any = None) -> int:
+        return 1
+
+    def init_state(self, x_T: Tensor, generator: torch.Generator | None = None, options: Any = None) -> Any:
         return None
 
     def update_state(self, state: Any, *args: Any, **kwargs: Any) -> Any:

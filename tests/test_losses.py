@@ -87,9 +87,9 @@ def test_estimate_nll_stratifies_each_sequences_times():
     seen = []
     original = model.loss
 
-    def recording_loss(x0, t, generator=None):
+    def recording_loss(x0, t, generator=None, options=None):
         seen.append(t.clone())
-        return original(x0, t, generator)
+        return original(x0, t, generator, options)
 
     model.loss = recording_loss
     estimate_nll(model, [torch.zeros(5, LENGTH, dtype=torch.long)], time_samples=4, time_eps=0.0)

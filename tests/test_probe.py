@@ -56,7 +56,9 @@ def old_probe(model, tokens, position, true_token, noise_levels, *, top=3, seed=
         z = torch.where((x_t == model.mask_id).unsqueeze(-1), noise, clean)
         z0 = model.network.embed_tokens(torch.tensor([[true_token]]))
         z[0, position] = gaussian_forward(z0, t, channel.schedule, noise[:, position : position + 1])[0, 0]
-        log_p = model.x0_log_probs(x_t, t, CADDState(z=z.unsqueeze(1), t=level))[0, position]
+        log_p = model.x0_log_probs(x_t, t, CADDState(z=z.unsqueeze(1), t=level, options=channel.sampling_options(k=1)))[
+            0, position
+        ]
         values, index = log_p.exp().topk(min(top, log_p.numel()))
         rows.append(list(zip(index.tolist(), values.tolist(), strict=True)))
     return rows

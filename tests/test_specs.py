@@ -28,10 +28,11 @@ def test_every_method_builds_and_unknown_ones_are_refused():
 
 @pytest.mark.parametrize("method", DIFFUSION_METHODS)
 def test_a_methods_sampling_options_are_ones_its_channel_takes(method):
-    """The CLI passes exactly the spec's options to ``set_sampling``; Di-LADD shares LADD's signature, whose
+    """The CLI passes exactly the spec's options to ``sampling_options``; Di-LADD shares LADD's signature, whose
     ``eta`` (Co-LADD's DDIM stochasticity) it has no use for, so the spec leaves that one out."""
     channel = _model(method).channel
-    taken = [n for n, p in inspect.signature(channel.set_sampling).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    signature = inspect.signature(channel.sampling_options).parameters.items()
+    taken = [n for n, p in signature if p.kind is p.KEYWORD_ONLY]
     options = METHOD_SPECS[method].sampling_options
     assert set(options) <= set(taken)
     assert set(taken) - set(options) == ({"eta"} if method == "di-ladd" else set())

@@ -194,17 +194,20 @@ def bench_sample(
         if k != 1:
             raise AugdiffError(f"--k applies to cadd models, not {method}")
         return _bench_sample_ar(model, method, model_size, seq_len, batch_size, vocab_size, dev)
+    channel_options = None
     if k != 1:
         try:
-            model.channel.set_sampling(k=k)
-        except ValueError:
+            channel_options = model.sampling_options(k=k)
+        except (ValueError, TypeError):
             raise AugdiffError(f"--k applies to cadd models, not {method}") from None
     run: dict[str, Any] = {}
     if ladd:
         inference = inference or "joint"
-        model.channel.set_sampling(lag=0.0 if inference == "joint" else 1.0, latent_steps=latent_steps)
-        run = {"inference": inference, "latent_steps": model.channel.latent_steps if inference != "joint" else 0}
-    draw = AncestralSampler(model, model.schedule, cache=cache and model.cacheable, **options)
+        channel_options = model.sampling_options(lag=0.0 if inference == "joint" else 1.0, latent_steps=latent_steps)
+        run = {"inference": inference, "latent_steps": channel_options.latent_steps if inference != "joint" else 0}
+    draw = AncestralSampler(
+        model, model.schedule, cache=cache and model.cacheable, channel_options=channel_options, **options
+    )
     seconds, out = _timed_draw(
         dev,
         lambda: draw.sample(batch_size, seq_len, 1, device=dev),
@@ -217,7 +220,7 @@ def bench_sample(
         steps,
         shape,
         sampler=sampler,
-        k=model.channel.num_particles(),
+        k=model.particles(channel_options),
         cache=draw.cache,
         nfe=out.nfe,
         rows_evaluated=out.rows_evaluated,

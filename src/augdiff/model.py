@@ -65,10 +65,14 @@ class DiffusionModel(nn.Module):
         """True when p(x_0 | x_t) depends on x_t alone, so a sampler may reuse it while x_t is unchanged."""
         return self.channel.stateless and not getattr(self.network, "time_conditioned", True)
 
-    @property
-    def particles(self) -> int:
-        """Network rows per sequence in one sampling evaluation (CADD's K; 1 otherwise)."""
-        return self.channel.num_particles()
+    def particles(self, options: Any = None) -> int:
+        """Network rows per sequence in one sampling evaluation under ``options`` (CADD's K; LADD with guidance
+        2; 1 otherwise)."""
+        return self.channel.num_particles(options)
+
+    def sampling_options(self, **given: Any) -> Any:
+        """The channel's sampling options as a value (:meth:`LatentChannel.sampling_options`)."""
+        return self.channel.sampling_options(**given)
 
     def x0_logits(self, x_t: Tensor, t: Tensor, input_embeds: Tensor | None = None) -> Tensor:
         """SUBS log-probabilities of the clean tokens ``[B, L, V]``."""
@@ -85,23 +89,25 @@ class DiffusionModel(nn.Module):
         return subs_log_probs(logits, x_t, self.mask_id), head
 
     def denoise(
-        self, x0: Tensor, t: Tensor, alpha_t: Tensor, generator: torch.Generator | None = None
+        self, x0: Tensor, t: Tensor, alpha_t: Tensor, generator: torch.Generator | None = None, options: Any = None
     ) -> tuple[Tensor, ChannelInput, Tensor, Tensor | None]:
         """One draw of the forward process at ``t`` and the denoiser on it: ``(x_t, channel inputs, log p(x_0 |
-        x_t, ·) [B, L, V], latent head)``; what the loss and the likelihood bound (metrics.bound) both read."""
+        x_t, ·) [B, L, V], latent head)``; what the loss and the likelihood bound (metrics.bound) both read.
+        ``options``: the channel's sampling options of the inference mode an evaluation measures (LADD's lag)."""
         x_t = forward_mask(x0, alpha_t, self.mask_id, generator)
-        inputs = self.channel.train_input(self.network, x0, x_t, t, generator)
+        inputs = self.channel.train_input(self.network, x0, x_t, t, generator, options)
         log_p, head = self._forward(x_t, t, inputs)
         return x_t, inputs, log_p, head
 
-    def loss(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> LossOutput:
-        """Monte-Carlo loss on clean tokens ``x0`` ``[B, L]`` at times ``t`` ``[B]``.
+    def loss(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None, options: Any = None) -> LossOutput:
+        """Monte-Carlo loss on clean tokens ``x0`` ``[B, L]`` at times ``t`` ``[B]`` (``options``: as
+        :meth:`denoise`).
 
         ``loss`` uses the configured weighting; ``nll`` is always the ELBO estimate per token. Token ids are
         checked where data enters (augdiff.data), not here, to keep the step free of host syncs.
         """
         sched = self.schedule(t)
-        x_t, inputs, log_p, head = self.denoise(x0, t, sched.alpha_t, generator)
+        x_t, inputs, log_p, head = self.denoise(x0, t, sched.alpha_t, generator, options)
         counted = None if self.pad_id is None else x0 != self.pad_id
         elbo_terms = masked_diffusion_nll(log_p, x0, x_t, sched.elbo_weight, self.mask_id, counted)
         if self.loss_weighting == "elbo":
@@ -120,8 +126,8 @@ class DiffusionModel(nn.Module):
         return LossOutput(loss=loss, nll=per_seq.mean(), nll_per_sequence=per_seq, metrics=metrics)
 
     # -- the Denoiser protocol used by augdiff.sampling ---------------------------------------------------
-    def init_state(self, x_T: Tensor, generator: torch.Generator | None = None) -> Any:
-        return self.channel.init_state(self.network, x_T, generator)
+    def init_state(self, x_T: Tensor, generator: torch.Generator | None = None, options: Any = None) -> Any:
+        return self.channel.init_state(self.network, x_T, generator, options)
 
     def x0_log_probs(self, x_t: Tensor, t: Tensor, state: Any = None) -> Tensor:
         """log p(x_0 | x_t, state) ``[B, L, V]`` from one forward pass over all the rows the channel asks for:

@@ -81,7 +81,9 @@ def probe_latent(
         masked = _masked(model, text, position, u, t, context)
         x_t = torch.where(masked, model.mask_id, text)
         z_t = _latent(channel, z0, eps, masked, x0 != model.mask_id, t)
-        log_p = model.x0_log_probs(x_t, t, CADDState(z=z_t.unsqueeze(1), t=level))[0, position]
+        log_p = model.x0_log_probs(
+            x_t, t, CADDState(z=z_t.unsqueeze(1), t=level, options=channel.sampling_options(k=1))
+        )[0, position]
         values, index = log_p.exp().topk(min(top, log_p.numel()))
         pairs = list(zip(index.tolist(), values.tolist(), strict=True))
         rows.append(ProbeRow(noise=level, top=pairs, masked=int(masked.sum())))

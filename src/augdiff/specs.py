@@ -31,7 +31,7 @@ class MethodSpec:
         diffusion: a masked diffusion model (``False``: the autoregressive reference).
         stages: training stages (LADD: 1 = encoder and tokens, 2 = the latent's losses too).
         inference_modes: named sampling modes (LADD: joint, sequential).
-        sampling_options: the method's own sampling options (CLI flags ``--k``, …; ``set_sampling`` keywords).
+        sampling_options: the method's own sampling options (CLI flags ``--k``, …; ``sampling_options`` keywords).
         hf_backbone: trains on an ``hf:PATH`` backbone.
     """
 

@@ -66,7 +66,7 @@ def test_k_particles_are_one_batched_forward_and_averaged_in_probability():
     assert calls == [6]  # B·K rows in one pass
     per_particle = []
     for k in range(3):
-        single = CADDState(z=state.z[:, k : k + 1], t=state.t)
+        single = CADDState(z=state.z[:, k : k + 1], t=state.t, options=state.options)
         per_particle.append(model.x0_log_probs(x_t, torch.full((2,), 0.7), single).exp())
     torch.testing.assert_close(log_pi.exp(), torch.stack(per_particle).mean(dim=0), atol=1e-6, rtol=1e-5)
     assert not torch.allclose(per_particle[0], per_particle[1])  # the particles differ

@@ -165,15 +165,14 @@ def test_latent_time_coupled_independent_and_at_evaluation():
     assert ((inputs.latent_t >= 1e-3) & (inputs.latent_t <= 1.0)).all()
     # evaluation: the coupled model follows the inference lag, t_y = (1 − λ)·t ...
     coupled.eval()
-    coupled.channel.set_sampling(lag=0.25)
-    inputs = coupled.channel.train_input(coupled.network, x0, x_t, t, gen(3))
+    inputs = coupled.channel.train_input(coupled.network, x0, x_t, t, gen(3), coupled.sampling_options(lag=0.25))
     torch.testing.assert_close(inputs.latent_t, 0.75 * t)
     # ... the independent one draws t_y as in training, whatever the lag (its recon is its training loss)
     independent.eval()
     drawn = []
     for lag in (0.0, 0.25, 1.0):
-        independent.channel.set_sampling(lag=lag)
-        drawn.append(independent.channel.train_input(independent.network, x0, x_t, t, gen(3)).latent_t)
+        options = independent.sampling_options(lag=lag)
+        drawn.append(independent.channel.train_input(independent.network, x0, x_t, t, gen(3), options).latent_t)
     assert torch.equal(drawn[0], drawn[1]) and torch.equal(drawn[0], drawn[2])
     assert not torch.allclose(drawn[0], t) and not torch.allclose(drawn[0], 0.75 * t)
     assert ((drawn[0] >= 1e-3) & (drawn[0] <= 1.0)).all()

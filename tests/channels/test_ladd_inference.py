@@ -17,17 +17,17 @@ from augdiff.sampling import AncestralSampler
 @pytest.mark.parametrize("method", METHODS)
 def test_sequential_inference_resolves_the_latent_without_reading_the_tokens(method):
     model = ladd_model(method, normalize="unit")  # Co-LADD: the last latent step lands on the unit sphere
-    model.channel.set_sampling(lag=1.0, latent_steps=5)
+    seq = model.sampling_options(lag=1.0, latent_steps=5)
     network_calls, prior_calls = spy(model.network), spy(model.channel.prior)
     all_masked = torch.full((6, L), V)
     with_prefix = all_masked.clone()
     with_prefix[:, :5] = torch.tensor([0, 1, 2, 3, 0])
-    a = model.init_state(all_masked, gen(7))
+    a = model.init_state(all_masked, gen(7), seq)
     assert len(network_calls) == 0 and len(prior_calls) == 5
-    b = model.init_state(with_prefix, gen(7))
+    b = model.init_state(with_prefix, gen(7), seq)
     assert len(network_calls) == 0 and len(prior_calls) == 10
     assert torch.equal(a.y, b.y) and a.t_y == b.t_y == 0.0
-    other = model.init_state(all_masked, gen(8))
+    other = model.init_state(all_masked, gen(8), seq)
     if method == "co-ladd":
         assert not torch.allclose(other.y, a.y)  # a real draw from the prior, not a constant
         torch.testing.assert_close(a.y.norm(dim=-1), torch.ones(6, 1))
@@ -40,14 +40,12 @@ def test_lag_sets_the_length_of_the_latent_only_phase(method):
     model = ladd_model(method)
     prior_calls = spy(model.channel.prior)
     x_T = torch.full((2, L), V)
-    model.channel.set_sampling(lag=0.5, latent_steps=8)
-    state = model.init_state(x_T, gen(0))
+    state = model.init_state(x_T, gen(0), model.sampling_options(lag=0.5, latent_steps=8))
     assert len(prior_calls) == 4 and state.t_y == 0.5
     times = [args[1][0].item() for args, _ in prior_calls]
     assert times == pytest.approx([1.0, 0.875, 0.75, 0.625])
     prior_calls.clear()
-    model.channel.set_sampling(lag=0.0)
-    state = model.init_state(x_T, gen(0))
+    state = model.init_state(x_T, gen(0), model.sampling_options(lag=0.0))
     assert not prior_calls and state.t_y == 1.0
     if method == "di-ladd":
         assert (state.y == K).all()  # the latent starts fully masked
@@ -60,9 +58,9 @@ def test_lag_sets_the_length_of_the_latent_only_phase(method):
 def test_sampler_couples_latent_time_to_token_time(method, lag):
     """t_y = (1 − λ)·t at every network call; with λ = 1 the tokens see one clean latent throughout."""
     model = ladd_model(method)
-    model.channel.set_sampling(lag=lag, latent_steps=4)
+    options = model.sampling_options(lag=lag, latent_steps=4)
     calls = spy(model.network)
-    out = AncestralSampler(model, model.schedule).sample(4, L, 6, generator=gen(0))
+    out = AncestralSampler(model, model.schedule, channel_options=options).sample(4, L, 6, generator=gen(0))
     assert (out.x < V).all() and len(calls) == out.nfe >= 6
     for args, kwargs in calls:
         torch.testing.assert_close(kwargs["latent_t"], (1.0 - lag) * args[1])
@@ -93,11 +91,11 @@ def test_guided_log_probs():
 @pytest.mark.parametrize("method", METHODS)
 def test_guidance_evaluates_both_rows_in_one_network_call(method):
     model = ladd_model(method)
-    model.channel.set_sampling(lag=0.0, guidance=2.0)
-    assert model.channel.num_particles() == 2 and model.particles == 2
+    guided = model.sampling_options(lag=0.0, guidance=2.0)
+    assert model.channel.num_particles(guided) == 2 and model.particles(guided) == 2 and model.particles() == 1
     x_t = torch.full((3, L), V)
     x_t[:, :4] = torch.tensor([1, 0, 3, 2])
-    state = model.init_state(x_t, gen(0))
+    state = model.init_state(x_t, gen(0), guided)
     assert state.null is not None
     calls = spy(model.network)
     t = torch.full((3,), 0.8)
@@ -114,10 +112,9 @@ def test_guidance_evaluates_both_rows_in_one_network_call(method):
     expected = guided_log_probs(subs_log_probs(cond, x_t, V), subs_log_probs(uncond, x_t, V), 2.0)
     torch.testing.assert_close(log_p, expected)
     assert torch.equal(log_p[:, :4].argmax(dim=-1), x_t[:, :4])  # carried tokens stay
-    model.channel.set_sampling(guidance=1.0)
-    assert model.particles == 1 and model.init_state(x_t, gen(0)).null is None
-    model.channel.set_sampling(guidance=2.0)
-    out = AncestralSampler(model, model.schedule).sample(3, L, 4, generator=gen(1))
+    plain = model.sampling_options(guidance=1.0)
+    assert model.particles(plain) == 1 and model.init_state(x_t, gen(0), plain).null is None
+    out = AncestralSampler(model, model.schedule, channel_options=guided).sample(3, L, 4, generator=gen(1))
     assert out.rows_evaluated == 2 * 3 * out.nfe and (out.x < V).all()
 
 
@@ -137,9 +134,8 @@ def test_recon_of_an_independent_time_model_does_not_depend_on_the_lag():
     t = torch.linspace(0.1, 0.9, 16)
 
     def recon(model, lag):
-        model.channel.set_sampling(lag=lag)
         with torch.no_grad():
-            return model.loss(x0, t, gen(5)).nll.item()
+            return model.loss(x0, t, gen(5), model.sampling_options(lag=lag)).nll.item()
 
     independent = ladd_model("di-ladd", independent_t=True, p_seq=0.0)
     assert not independent.training

@@ -48,14 +48,14 @@ def config(method):
     return build_config(tree)
 
 
-def recon(model, x):
+def recon(model, x, options=None):
     """Per-sequence token ELBO ``[N]`` averaged over TIME_SAMPLES times.
 
     One ``estimate_nll`` call per time sample with all sequences in one batch: every model then sees the same
     times and the same masks (the token masks are drawn before a channel's own draws), so the differences
     between models are measured with common random numbers.
     """
-    runs = [estimate_nll(model, [x], time_samples=1, seed=k).per_sequence for k in range(TIME_SAMPLES)]
+    runs = [estimate_nll(model, [x], time_samples=1, seed=k, options=options).per_sequence for k in range(TIME_SAMPLES)]
     return torch.stack(runs).mean(dim=0)
 
 
@@ -76,8 +76,7 @@ def test_co_ladd_joint_reconstructs_sawtooth_better_than_its_mdlm_twin(tmp_path)
     x = data.valid_sample(N_VALID).x
     mdlm = recon(models["mdlm"], x)
     co = models["co-ladd"]
-    co.channel.set_sampling(lag=0.0)  # joint: the latent noised to t_y = t, as it was trained
-    joint = recon(co, x)
+    joint = recon(co, x, co.sampling_options(lag=0.0))  # joint: the latent noised to t_y = t, as it was trained
     entropy = data.exact_nll_per_token(x).float()
     gain, se = paired(mdlm, joint)
     floor, floor_se = paired(mdlm, entropy)

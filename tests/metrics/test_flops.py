@@ -63,11 +63,10 @@ def xxs_model(method: str = "mdlm", vocab_size: int = 7, *overrides: str):
 @pytest.mark.parametrize("method,k", [("mdlm", 1), ("cadd", 1), ("cadd", 3)])
 def test_sampling_step_flops_are_eq77_plus_head_plus_per_sequence_linears(method, k):
     model = xxs_model(method)
-    if method == "cadd":
-        model.channel.set_sampling(k=k)
+    options = model.sampling_options(k=k) if method == "cadd" else None
     net = model.network
     seq_len, b = 12, 2
-    got = sampling_step_flops(model, b, seq_len)
+    got = sampling_step_flops(model, b, seq_len, options)
     eq77 = transformer_flops(seq_len, net.cfg.hidden_size, net.cfg.n_layers, net.cfg.mlp_ratio)
     assert got["analytic_backbone_gflops"] == pytest.approx(eq77 / 1e9, rel=1e-12)
     assert got["analytic_gflops"] == pytest.approx(k * eq77 / 1e9, rel=1e-12)

@@ -126,7 +126,6 @@ def test_final_denoise_resolves_masks_left_by_the_grid(mode):
 def test_cache_is_refused_for_time_conditioned_denoisers():
     class TimeDependent(EnumeratedDenoiser):
         cacheable = False
-        particles = 1
 
     with pytest.raises(ValueError, match="cache"):
         AncestralSampler(TimeDependent(correlated_distribution(), VOCAB, LENGTH), LinearSchedule(), cache=True)
@@ -191,8 +190,6 @@ class TimeDenoiser(EnumeratedDenoiser):
     """p(x0 = 1) = t at every masked position (vocabulary {0, 1}): pins which time the sampler passes."""
 
     cacheable = False
-
-    particles = 1
 
     def x0_log_probs(self, x_t, t, state=None):
         p1 = t.double()[:, None].expand(x_t.shape)

@@ -88,12 +88,12 @@ def _models():
 @pytest.mark.parametrize("strategy", REMASKING)
 def test_every_method_samples_with_every_strategy_and_blocks(strategy):
     for name, model in _models().items():
-        if name == "co-ladd-seq":
-            model.channel.set_sampling(lag=1.0, latent_steps=4)
+        opts = model.sampling_options(lag=1.0, latent_steps=4) if name == "co-ladd-seq" else None
         length = LADD_L if "ladd" in name else 12
-        x = generate(model, model.schedule, 3, length, 6, remasking=Remasking(strategy, eta=0.2), seed=1)
+        remasking = Remasking(strategy, eta=0.2)
+        x = generate(model, model.schedule, 3, length, 6, remasking=remasking, seed=1, channel_options=opts)
         assert x.shape == (3, length) and (x < LADD_V).all(), name
         long = generate_blocks(
-            model, model.schedule, 2, length + 5, 4, window=length, block=5, remasking=Remasking(strategy, eta=0.2)
+            model, model.schedule, 2, length + 5, 4, window=length, block=5, remasking=remasking, channel_options=opts
         )
         assert long.shape == (2, length + 5) and (long < LADD_V).all(), name

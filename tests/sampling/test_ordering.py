@@ -76,9 +76,12 @@ def test_the_sampler_applies_the_schedule_step_by_step(monkeypatch):
         return torch.where(x == mask_id, 0, x) if alpha_s == 1.0 else x
 
     class Uniform:
-        mask_id, cacheable, particles = M, True, 1
+        mask_id, cacheable = M, True
 
-        def init_state(self, x_T, generator=None):
+        def particles(self, options=None):
+            return 1
+
+        def init_state(self, x_T, generator=None, options=None):
             return None
 
         def x0_log_probs(self, x_t, t, state=None):

@@ -58,6 +58,10 @@ class LatentChannel(nn.Module, ABC):
 
     ``stateless`` says that the channel's sampling state never changes between steps; only then may the
     sampler reuse a cached :math:`p_\\theta(x_0 \\mid x_t)` when no token changed.
+
+    Sampling options (CADD's K, LADD's lag, …) are a value made by :meth:`sampling_options` and handed to
+    :meth:`init_state`; the state carries them through the sampler's steps, so sampling never changes the
+    module (and an evaluation that takes an inference mode gets it the same way, as ``options``).
     """
 
     name: str = "abstract"
@@ -69,9 +73,16 @@ class LatentChannel(nn.Module, ABC):
 
     @abstractmethod
     def train_input(
-        self, network: TokenNetwork, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
+        self,
+        network: TokenNetwork,
+        x0: Tensor,
+        x_t: Tensor,
+        t: Tensor,
+        generator: torch.Generator | None,
+        options: Any = None,
     ) -> ChannelInput:
-        """Inputs for a training forward pass on ``(x0, x_t, t)``."""
+        """Inputs for a training (or evaluation) forward pass on ``(x0, x_t, t)``; ``options``: a value of
+        :meth:`sampling_options` for an evaluation in one inference mode (``None``: the defaults)."""
 
     def extra_loss(
         self,
@@ -113,20 +124,25 @@ class LatentChannel(nn.Module, ABC):
         assert log_p.shape[1] == 1, "this channel evaluates one row per sequence"
         return log_p[:, 0]
 
-    def num_particles(self) -> int:
+    def num_particles(self, options: Any = None) -> int:
         """Latent draws per sequence that one sampling forward pass evaluates (CADD's K; 1 otherwise)."""
         return 1
 
-    def set_sampling(self, **options: object) -> None:
-        """Sampling-time options of the channel (CADD: ``k``, ``z0_hat``); none for this one. Subclasses name
-        their own options (keyword-only), which narrows this signature on purpose."""
-        given = {k: v for k, v in options.items() if v is not None}
-        if given:
-            raise ValueError(f"the {self.name} channel has no sampling options ({', '.join(given)})")
+    def sampling_options(self, **given: Any) -> Any:
+        """The channel's sampling options as one value: the run's settings with ``given`` ones (not ``None``)
+        replacing them (CADD: ``k``, ``z0_hat``; LADD: ``lag``, ``latent_steps``, ``eta``, ``guidance``). This
+        channel has none. Subclasses name their own options (keyword-only), narrowing the signature on purpose."""
+        named = {k: v for k, v in given.items() if v is not None}
+        if named:
+            raise ValueError(f"the {self.name} channel has no sampling options ({', '.join(named)})")
+        return None
 
     @abstractmethod
-    def init_state(self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None) -> Any:
-        """Sampling state at t=1 for the initial tokens ``x_T``."""
+    def init_state(
+        self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None, options: Any = None
+    ) -> Any:
+        """Sampling state at t=1 for the initial tokens ``x_T``, carrying ``options`` (a value of
+        :meth:`sampling_options`; ``None``: the defaults)."""
 
     @abstractmethod
     def sample_input(self, network: TokenNetwork, x_t: Tensor, state: Any) -> ChannelInput:

@@ -39,18 +39,34 @@ from augdiff.processes.gaussian import bridge_kl_weight, continuous_kl_weight, g
 from augdiff.schedules import MaskSchedule
 from augdiff.schedules.gaussian import GaussianSchedule
 
-__all__ = ["CADDState", "CADDChannel", "estimate_z0", "expected_sq_error", "FUSIONS", "Z0_ESTIMATES"]
+__all__ = ["CADDSampling", "CADDState", "CADDChannel", "estimate_z0", "expected_sq_error", "FUSIONS", "Z0_ESTIMATES"]
 
 FUSIONS = ("add", "concat", "reweight", "gated")
 Z0_ESTIMATES = ("hard", "soft", "sample")
 
 
+@dataclass(frozen=True)
+class CADDSampling:
+    """CADD's sampling options: K latent particles averaged per step (Eq 5) and the ẑ_0 estimate of the
+    bridge (Eq 21); the run's ``cadd.k`` and ``cadd.z0_hat`` unless given."""
+
+    k: int
+    z0_hat: str
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}")
+        if self.z0_hat not in Z0_ESTIMATES:
+            raise ValueError(f"z0_hat must be one of {Z0_ESTIMATES}, got {self.z0_hat!r}")
+
+
 @dataclass
 class CADDState:
-    """Sampling state: K latent particles per sequence ``z`` ``[B, K, L, D]`` at time ``t``."""
+    """Sampling state: K latent particles per sequence ``z`` ``[B, K, L, D]`` at time ``t``, and the options."""
 
     z: Tensor
     t: float
+    options: CADDSampling
 
 
 def estimate_z0(embedding: Tensor, log_p_x0: Tensor, how: str, generator: torch.Generator | None = None) -> Tensor:
@@ -189,7 +205,13 @@ class CADDChannel(LatentChannel):
 
     # -- training ------------------------------------------------------------------------------------------
     def train_input(
-        self, network: TokenNetwork, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
+        self,
+        network: TokenNetwork,
+        x0: Tensor,
+        x_t: Tensor,
+        t: Tensor,
+        generator: torch.Generator | None,
+        options: Any = None,
     ) -> ChannelInput:
         emb_x0 = network.embed_tokens(x0)
         z0 = self._to_latent(emb_x0 if self.z0_grad else emb_x0.detach())
@@ -253,29 +275,29 @@ class CADDChannel(LatentChannel):
         return (0.5 * a**2 * (z0**2).sum(-1) + per_dim * z0.shape[-1]).sum(-1)
 
     # -- sampling ------------------------------------------------------------------------------------------
-    def num_particles(self) -> int:
-        return self.k
+    def num_particles(self, options: CADDSampling | None = None) -> int:
+        return (options or self.sampling_options()).k
 
     def combine(self, log_p: Tensor, head: Tensor | None, state: Any) -> Tensor:
         """CADD Eq 5: π = mean over the K particles of p_θ(x_0 | x_t, z_t^(k)), in probability space."""
         return torch.logsumexp(log_p, dim=1) - math.log(log_p.shape[1])
 
-    def set_sampling(self, *, k: int | None = None, z0_hat: str | None = None) -> None:  # type: ignore[override]
-        """Sampling-time options: K particles and the ẑ_0 estimate (both also config keys ``cadd.*``)."""
-        if k is not None:
-            assert k >= 1, f"k must be at least 1, got {k}"
-            self.k = k
-        if z0_hat is not None:
-            assert z0_hat in Z0_ESTIMATES, f"z0_hat must be one of {Z0_ESTIMATES}"
-            self.z0_hat = z0_hat
+    def sampling_options(self, *, k: int | None = None, z0_hat: str | None = None) -> CADDSampling:  # type: ignore[override]
+        """K particles and the ẑ_0 estimate (defaults: the config's ``cadd.k``, ``cadd.z0_hat``)."""
+        return CADDSampling(k=self.k if k is None else k, z0_hat=self.z0_hat if z0_hat is None else z0_hat)
 
-    def init_state(self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None) -> CADDState:
+    def init_state(
+        self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None, options: Any = None
+    ) -> CADDState:
         """z_T ~ N(0, σ²I) for masked positions (Alg. 2 line 3); given (prefix/infill) tokens keep w(x)."""
+        options = options or self.sampling_options()
         clean = self.latent_of(network, x_T).unsqueeze(1)
         b, l, d = x_T.shape[0], x_T.shape[1], clean.shape[-1]
-        noise = self.sigma * torch.randn((b, self.k, l, d), device=clean.device, dtype=clean.dtype, generator=generator)
+        noise = self.sigma * torch.randn(
+            (b, options.k, l, d), device=clean.device, dtype=clean.dtype, generator=generator
+        )
         masked = (x_T == self.mask_id)[:, None, :, None]
-        return CADDState(z=torch.where(masked, noise, clean), t=1.0)
+        return CADDState(z=torch.where(masked, noise, clean), t=1.0, options=options)
 
     def sample_input(self, network: TokenNetwork, x_t: Tensor, state: CADDState) -> ChannelInput:
         b, k, l, d = state.z.shape
@@ -288,7 +310,7 @@ class CADDChannel(LatentChannel):
     ) -> CADDState:
         """Masked positions move along the bridge towards ẑ_0 (Eq 16–17, 21); unmasked ones hold w(x_s); a token
         a remasking sampler sends back to the mask gets a fresh forward draw of its latent at s (Eq 11)."""
-        z0_hat = estimate_z0(self._embedding(network), step.log_p_x0, self.z0_hat, generator).unsqueeze(1)
+        z0_hat = estimate_z0(self._embedding(network), step.log_p_x0, state.options.z0_hat, generator).unsqueeze(1)
         mean, var = gaussian_bridge(
             state.z / self.sigma, z0_hat.to(state.z.dtype) / self.sigma, step.t, step.s, self.schedule
         )
@@ -303,4 +325,4 @@ class CADDChannel(LatentChannel):
             s = torch.full((z.shape[0],), step.s, device=z.device)
             fresh = self.noised(self.latent_of(network, step.x_t).unsqueeze(1), s, eps)
             z = torch.where(remasked, fresh, z)
-        return CADDState(z=z, t=step.s)
+        return CADDState(z=z, t=step.s, options=state.options)

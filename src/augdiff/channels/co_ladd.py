@@ -107,10 +107,12 @@ class CoLADDChannel(LADDChannel):
     def latent_dim(self) -> int:
         return self.prior.latent_out
 
-    def reverse(self, y: Tensor, head: Tensor, t: float, s: float, generator: torch.Generator | None) -> Tensor:
+    def reverse(
+        self, y: Tensor, head: Tensor, t: float, s: float, generator: torch.Generator | None, eta: float = 0.0
+    ) -> Tensor:
         """DDIM (Eq 39–41) towards ŷ_0, projected on the sphere when latents are normalized."""
         y0_hat = project_latent(head.float(), self.normalize, self.radius)
         if s <= 0.0:
             return y0_hat
         noise = torch.randn(y.shape, device=y.device, dtype=y.dtype, generator=generator)
-        return ddim_step(y, y0_hat, t, s, self.schedule, self.eta, noise).to(y.dtype)
+        return ddim_step(y, y0_hat, t, s, self.schedule, eta, noise).to(y.dtype)

@@ -88,7 +88,9 @@ class DiLADDChannel(LADDChannel):
     def terminal(self, batch: int, device: torch.device, generator: torch.Generator | None) -> Tensor:
         return torch.full((batch, self.prior.latent_len), self.codebook_size, dtype=torch.long, device=device)
 
-    def reverse(self, y: Tensor, head: Tensor, t: float, s: float, generator: torch.Generator | None) -> Tensor:
+    def reverse(
+        self, y: Tensor, head: Tensor, t: float, s: float, generator: torch.Generator | None, eta: float = 0.0
+    ) -> Tensor:
         log_p = subs_log_probs(head, y, self.codebook_size)
         alpha_t = float(self.schedule.alpha(torch.tensor(t, dtype=torch.float64)))
         alpha_s = float(self.schedule.alpha(torch.tensor(s, dtype=torch.float64)))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -24,16 +25,38 @@ from augdiff.errors import AugdiffError
 from augdiff.nn.latent import LatentDenoiser
 from augdiff.nn.protocol import TokenNetwork
 
-__all__ = ["LADDChannel", "LADDState", "guided_log_probs"]
+__all__ = ["LADDChannel", "LADDSampling", "LADDState", "guided_log_probs"]
+
+
+@dataclass(frozen=True)
+class LADDSampling:
+    """LADD's inference options: the lag λ ∈ [0, 1] (0 joint, 1 sequential), the latent-only steps T_y of the
+    lead, DDIM's η (Co-LADD) and the latent guidance scale w (1: none)."""
+
+    lag: float = 0.0
+    latent_steps: int = 128
+    eta: float = 0.0
+    guidance: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lag <= 1.0:
+            raise ValueError(f"lag must lie in [0, 1], got {self.lag}")
+        if self.latent_steps < 1:
+            raise ValueError(f"latent_steps must be at least 1, got {self.latent_steps}")
+        if not 0.0 <= self.eta < float("inf"):
+            raise ValueError(f"eta must be ≥ 0, got {self.eta}")
+        if not abs(self.guidance) < float("inf"):
+            raise ValueError(f"guidance must be a finite number, got {self.guidance}")
 
 
 @dataclass
 class LADDState:
-    """Sampling state: the latent ``y`` at latent time ``t_y``, the latent head of the last forward pass, and
-    the unconditional ("null") latent input used by guidance."""
+    """Sampling state: the latent ``y`` at latent time ``t_y``, the options, the latent head of the last forward
+    pass, and the unconditional ("null") latent input used by guidance."""
 
     y: Tensor
     t_y: float
+    options: LADDSampling
     head: Tensor | None = None
     null: Tensor | None = None
 
@@ -80,7 +103,6 @@ class LADDChannel(LatentChannel):
         self.independent_t = independent_t
         self.p_seq = p_seq
         self.latent_weighting = latent_weighting
-        self.lag, self.latent_steps, self.eta, self.guidance = 0.0, 128, 0.0, 1.0
         if stage == 2:  # the encoder is frozen in stage 2 (§3.3)
             for p in self.encoder.parameters():
                 p.requires_grad_(False)
@@ -124,8 +146,10 @@ class LADDChannel(LatentChannel):
         """A draw of y at t_y = 1 (Co: N(0, I); Di: all codes masked)."""
 
     @abstractmethod
-    def reverse(self, y: Tensor, head: Tensor, t: float, s: float, generator: torch.Generator | None) -> Tensor:
-        """One reverse step of the latent from t to s < t given the head's prediction."""
+    def reverse(
+        self, y: Tensor, head: Tensor, t: float, s: float, generator: torch.Generator | None, eta: float = 0.0
+    ) -> Tensor:
+        """One reverse step of the latent from t to s < t given the head's prediction (``eta``: DDIM's η)."""
 
     # -- training ------------------------------------------------------------------------------------------
     def _blank(self, x_t: Tensor, generator: torch.Generator | None) -> Tensor | None:
@@ -137,15 +161,15 @@ class LADDChannel(LatentChannel):
         u = torch.rand(x_t.shape, device=x_t.device, generator=generator)
         return (x_t == self.mask_id) & (u < rate)
 
-    def _latent_time(self, t: Tensor, generator: torch.Generator | None) -> Tensor:
+    def _latent_time(self, t: Tensor, generator: torch.Generator | None, lag: float = 0.0) -> Tensor:
         """t_y per sequence. Training mixes the two conditionings of LADD Eq 12: with probability p_seq the
         sequential one (the clean latent, t_y = 0), otherwise the joint one (t_y = t, or an independent draw).
-        Evaluation follows the inference mode, t_y = (1 − λ)·t, except for a model trained with independent
+        Evaluation follows the inference mode's lag λ, t_y = (1 − λ)·t, except for a model trained with independent
         times alone (``independent_t`` and ``p_seq = 0``), whose recon is its training loss: t_y drawn
         independently, whatever the lag (LADD Table 1's Di-LADD rows)."""
         trained_independent = self.independent_t and (self.training or self.p_seq == 0)
         if not (self.training or trained_independent):
-            return (1.0 - self.lag) * t
+            return (1.0 - lag) * t
         t_y = torch.rand(t.shape, device=t.device, generator=generator).clamp_min(1e-3) if trained_independent else t
         if not self.training:
             return t_y
@@ -155,12 +179,18 @@ class LADDChannel(LatentChannel):
         return t_y
 
     def train_input(
-        self, network: TokenNetwork, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
+        self,
+        network: TokenNetwork,
+        x0: Tensor,
+        x_t: Tensor,
+        t: Tensor,
+        generator: torch.Generator | None,
+        options: Any = None,
     ) -> ChannelInput:
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage == 1):
             y0, encoder_loss, clean = self.encode(x0, self._blank(x_t, generator))
         b = x0.shape[0]
-        t_y = self._latent_time(t, generator)
+        t_y = self._latent_time(t, generator, (options or LADDSampling()).lag)
         y_t = self.noise(y0, t_y, generator)
         dropped = torch.zeros(b, dtype=torch.bool, device=x0.device)
         if self.training and self.p_cf > 0:  # Eq 76: the null latent enters as it is, never noised (authors' code)
@@ -207,29 +237,25 @@ class LADDChannel(LatentChannel):
         return latent if total is None else latent + total
 
     # -- sampling ------------------------------------------------------------------------------------------
-    def set_sampling(  # type: ignore[override]
+    def sampling_options(  # type: ignore[override]
         self,
         *,
         lag: float | None = None,
         latent_steps: int | None = None,
         eta: float | None = None,
         guidance: float | None = None,
-    ) -> None:
+    ) -> LADDSampling:
         """Inference options: lag λ (0 joint … 1 sequential), latent steps T_y, DDIM η, guidance scale w."""
-        if lag is not None:
-            assert 0.0 <= lag <= 1.0, f"lag must lie in [0, 1], got {lag}"
-            self.lag = float(lag)
-        if latent_steps is not None:
-            assert latent_steps >= 1, f"latent_steps must be at least 1, got {latent_steps}"
-            self.latent_steps = int(latent_steps)
-        if eta is not None:
-            assert 0.0 <= eta, f"eta must be ≥ 0, got {eta}"
-            self.eta = float(eta)
-        if guidance is not None:
-            self.guidance = float(guidance)
+        default = LADDSampling()
+        return LADDSampling(
+            lag=default.lag if lag is None else float(lag),
+            latent_steps=default.latent_steps if latent_steps is None else int(latent_steps),
+            eta=default.eta if eta is None else float(eta),
+            guidance=default.guidance if guidance is None else float(guidance),
+        )
 
-    def num_particles(self) -> int:
-        return 2 if self.guidance != 1.0 else 1
+    def num_particles(self, options: LADDSampling | None = None) -> int:
+        return 2 if (options or LADDSampling()).guidance != 1.0 else 1
 
     def require_latent_denoisers(self) -> None:
         """Sampling needs stage 2: in stage 1 the latent head and the latent-only denoiser are never trained."""
@@ -239,23 +265,25 @@ class LADDChannel(LatentChannel):
                 "(augdiff train --stage 2 --init-from DIR) and sample from that run"
             )
 
-    def _null_input(self, y: Tensor) -> Tensor | None:
-        if self.guidance == 1.0:
+    def _null_input(self, y: Tensor, options: LADDSampling) -> Tensor | None:
+        if options.guidance == 1.0:
             return None
         return self.latent_input(self.null_latent(y))  # un-noised, as in training (Eq 76)
 
     @torch.no_grad()
-    def init_state(self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None) -> LADDState:
+    def init_state(
+        self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None, options: Any = None
+    ) -> LADDState:
         """y at t_y = 1, then the latent-only phase to t_y = 1 − λ (never reads the tokens)."""
         self.require_latent_denoisers()
+        opts: LADDSampling = options or LADDSampling()
         y = self.terminal(x_T.shape[0], x_T.device, generator)
-        n = 0 if self.lag == 0.0 else max(1, round(self.lag * self.latent_steps))
-        grid = torch.linspace(1.0, 1.0 - self.lag, n + 1, dtype=torch.float64).tolist()
+        n = 0 if opts.lag == 0.0 else max(1, round(opts.lag * opts.latent_steps))
+        grid = torch.linspace(1.0, 1.0 - opts.lag, n + 1, dtype=torch.float64).tolist()
         for t, s in zip(grid[:-1], grid[1:], strict=True):
             t_b = torch.full((y.shape[0],), t, device=y.device)
-            y = self.reverse(y, self.prior(self.latent_input(y), t_b), t, s, generator)
-        t_y = 1.0 - self.lag
-        return LADDState(y=y, t_y=t_y, null=self._null_input(y))
+            y = self.reverse(y, self.prior(self.latent_input(y), t_b), t, s, generator, opts.eta)
+        return LADDState(y=y, t_y=1.0 - opts.lag, options=opts, null=self._null_input(y, opts))
 
     def sample_input(self, network: TokenNetwork, x_t: Tensor, state: LADDState) -> ChannelInput:
         latent = self.latent_input(state.y)
@@ -271,15 +299,16 @@ class LADDChannel(LatentChannel):
         state.head = head.view(b, r, *head.shape[1:])[:, 0]
         if r == 1:
             return log_p[:, 0]
-        return guided_log_probs(log_p[:, 0], log_p[:, 1], self.guidance)
+        return guided_log_probs(log_p[:, 0], log_p[:, 1], state.options.guidance)
 
     @torch.no_grad()
     def update_state(
         self, network: TokenNetwork, state: LADDState, step: ReverseStep, generator: torch.Generator | None
     ) -> LADDState:
         """The latent follows the tokens: from (1−λ)·t to (1−λ)·s (held clean when λ = 1)."""
-        t_y, s_y = (1.0 - self.lag) * step.t, (1.0 - self.lag) * step.s
+        lag = state.options.lag
+        t_y, s_y = (1.0 - lag) * step.t, (1.0 - lag) * step.s
         y = state.y
-        if self.lag < 1.0 and state.head is not None:
-            y = self.reverse(y, state.head, t_y, s_y, generator)
-        return LADDState(y=y, t_y=s_y, null=self._null_input(y))
+        if lag < 1.0 and state.head is not None:
+            y = self.reverse(y, state.head, t_y, s_y, generator, state.options.eta)
+        return LADDState(y=y, t_y=s_y, options=state.options, null=self._null_input(y, state.options))

@@ -21,7 +21,13 @@ class NoChannel(LatentChannel):
     stateless = True
 
     def train_input(
-        self, network: TokenNetwork, x0: Tensor, x_t: Tensor, t: Tensor, generator: torch.Generator | None
+        self,
+        network: TokenNetwork,
+        x0: Tensor,
+        x_t: Tensor,
+        t: Tensor,
+        generator: torch.Generator | None,
+        options: Any = None,
     ) -> ChannelInput:
         return ChannelInput()
 
@@ -30,7 +36,9 @@ class NoChannel(LatentChannel):
     ) -> Tensor | None:
         return None  # no latent: the bound is MDLM's ELBO
 
-    def init_state(self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None) -> Any:
+    def init_state(
+        self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None, options: Any = None
+    ) -> Any:
         return None
 
     def sample_input(self, network: TokenNetwork, x_t: Tensor, state: Any) -> ChannelInput:

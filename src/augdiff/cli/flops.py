@@ -49,7 +49,9 @@ def _check(args: argparse.Namespace) -> None:
         raise AugdiffError(f"flops: set {', '.join(sorted(fixed))} with its flag, not as key=value")
 
 
-def step_parts(model: Any, batch_size: int, seq_len: int, inference: str | None = None) -> dict[str, dict[str, float]]:
+def step_parts(
+    model: Any, batch_size: int, seq_len: int, inference: str | None = None, options: Any = None
+) -> dict[str, dict[str, float]]:
     """The network evaluations of one sampling step, by name: the token (or joint) step, and for LADD's
     sequential inference also one latent-only step (run T_y times before the token steps)."""
     from augdiff.ar import ARModel
@@ -57,7 +59,7 @@ def step_parts(model: Any, batch_size: int, seq_len: int, inference: str | None 
 
     if isinstance(model, ARModel):  # one generated token, averaged over a KV-cached sequence
         return {"ar token": ar_step_flops(model, batch_size, seq_len)}
-    parts = {"token step": sampling_step_flops(model, batch_size, seq_len)}
+    parts = {"token step": sampling_step_flops(model, batch_size, seq_len, options)}
     if inference == "sequential":
         parts["latent step"] = latent_step_flops(model.channel, batch_size)
     return parts
@@ -88,16 +90,17 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(base, args.overrides)
     # FLOPs depend on shapes only: fresh weights stand in for a checkpoint.
     model = build_model(cfg, args.vocab_size, args.seq_len).eval()
+    options = None
     if ladd:
-        model.channel.set_sampling(lag=1.0 if args.inference == "sequential" else 0.0, latent_steps=1)
+        options = model.sampling_options(lag=1.0 if args.inference == "sequential" else 0.0, latent_steps=1)
     if args.k is not None and args.method == "ar":
         raise AugdiffError("--k applies to cadd models, not ar")
     if args.k is not None:
         try:
-            model.channel.set_sampling(k=args.k)
-        except ValueError:
+            options = model.sampling_options(k=args.k)
+        except (ValueError, TypeError):
             raise AugdiffError(f"--k applies to cadd models, not {args.method}") from None
-    parts = step_parts(model, args.batch_size, args.seq_len, args.inference)
+    parts = step_parts(model, args.batch_size, args.seq_len, args.inference, options)
     net = model.network.cfg
     header = {
         "method": args.method,
@@ -108,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         "seq_len": args.seq_len,
         "vocab_size": args.vocab_size,
         "batch_size": args.batch_size,
-        "k": model.channel.num_particles() if args.method != "ar" else 1,
+        "k": model.particles(options) if args.method != "ar" else 1,
         "inference": args.inference or ("joint" if ladd else None),
     }
     unit = "GFLOPs per sequence per " + ("generated token" if args.method == "ar" else "sampling step")

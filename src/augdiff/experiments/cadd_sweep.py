@@ -118,12 +118,11 @@ def _evaluate(run_dir: Path, data: Any, teacher: Any, spec: Any, dev: torch.devi
     is_cadd = loaded.config.method == "cadd"
     sampling = {}
     for name in SAMPLERS if is_cadd else ("-",):
-        if is_cadd:
-            z0_hat, k = SAMPLERS[name]
-            model.channel.set_sampling(z0_hat=z0_hat, k=k)
+        options = model.sampling_options(z0_hat=SAMPLERS[name][0], k=SAMPLERS[name][1]) if is_cadd else None
         evals = evaluate_generation(
-            loaded, SWEEP_STEPS, spec.num_samples, teacher=teacher, batch_size=spec.sample_batch, seed=seed, device=dev
-        )
+            loaded, SWEEP_STEPS, spec.num_samples, teacher=teacher, batch_size=spec.sample_batch, seed=seed,
+            device=dev, sampler={"channel_options": options},
+        )  # fmt: skip
         sampling[name] = [ev.as_dict() for ev in evals]
     return {
         "token_term_bpc": token.nll / math.log(2),

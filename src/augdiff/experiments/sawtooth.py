@@ -220,14 +220,15 @@ def _evaluate(
     sampling_steps: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
     loaded = load_run(run_dir, device=device)
-    if lag is not None:  # LADD: the inference mode also sets the latent time of the recon NLL (t_y = (1−λ) t)
-        loaded.model.channel.set_sampling(lag=lag, latent_steps=LATENT_STEPS)
+    # LADD: the inference mode also sets the latent time of the recon NLL (t_y = (1−λ) t)
+    options = None if lag is None else loaded.model.sampling_options(lag=lag, latent_steps=LATENT_STEPS)
     nll = estimate_nll(
         loaded.model,
         data.valid_batches(preset.sample_batch, preset.valid_sequences),
         time_samples=preset.time_samples,
         time_eps=loaded.config.diffusion.time_eps,
         device=device,
+        options=options,
     )
     swd, seconds = {}, {}
     for steps in sampling_steps or preset.sampling_steps:
@@ -242,6 +243,7 @@ def _evaluate(
             seed=seed + steps,
             device=device,
             progress=True,
+            channel_options=options,
         )
         seconds[str(steps)] = time.perf_counter() - start
         swd[str(steps)] = swd_between(samples, reference, preset.n_directions)

@@ -224,13 +224,13 @@ def _budgets(methods: dict[str, Any], n: int) -> list[float]:
 
 def _bpc(run_dir: Path, data: Any, preset: TextPreset, device: torch.device, lag: float | None) -> dict[str, Any]:
     loaded = load_run(run_dir, device=device)
-    if lag is not None:
-        loaded.model.channel.set_sampling(lag=lag, latent_steps=preset.latent_steps)
+    options = None if lag is None else loaded.model.sampling_options(lag=lag, latent_steps=preset.latent_steps)
     est = estimate_nll(
         loaded.model,
         data.valid_batches(preset.sample_batch, preset.valid_sequences),
         time_samples=preset.time_samples,
         device=device,
+        options=options,
     )
     # one token is one character: bits per character = nats per token / ln 2
     result: dict[str, Any] = {
@@ -253,8 +253,7 @@ def _generation(
     run_dir: Path, teacher: Any, preset: TextPreset, device: torch.device, seed: int, lag: float | None
 ) -> list[dict[str, Any]]:
     loaded = load_run(run_dir, device=device)
-    if lag is not None:
-        loaded.model.channel.set_sampling(lag=lag, latent_steps=preset.latent_steps)
+    options = None if lag is None else loaded.model.sampling_options(lag=lag, latent_steps=preset.latent_steps)
     evals = evaluate_generation(
         loaded,
         preset.sampling_steps,
@@ -264,6 +263,7 @@ def _generation(
         seed=seed,
         device=device,
         progress=True,
+        sampler={"channel_options": options},
     )
     rows = []
     for ev in evals:

@@ -96,11 +96,12 @@ def count_flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def sampling_step_flops(model: Any, batch_size: int, seq_len: int) -> dict[str, float]:
+def sampling_step_flops(model: Any, batch_size: int, seq_len: int, options: Any = None) -> dict[str, float]:
     r"""GFLOPs per sequence of one sampling step of a :class:`~augdiff.model.DiffusionModel` (in eval mode).
 
     Measured: the counter's total for one ``x0_log_probs`` call on an all-masked batch at :math:`t = 1`,
-    divided by ``batch_size``; with K latent particles (CADD) it spans the K network rows of each sequence.
+    divided by ``batch_size``; with K latent particles (CADD) it spans the K network rows of each sequence
+    (``options``: the channel's sampling options, ``model.sampling_options(k=…)``).
 
     Analytic: Eq 77 × particles (:func:`transformer_flops`), from the network's config. A network whose
     attention spans more than the tokens (an MM-DiT) gives its length through ``flops_seq_len(seq_len)``.
@@ -115,13 +116,13 @@ def sampling_step_flops(model: Any, batch_size: int, seq_len: int) -> dict[str, 
     cfg = network.cfg
     device = next(model.parameters()).device
     x_T = torch.full((batch_size, seq_len), model.mask_id, device=device)
-    state = model.init_state(x_T, torch.Generator(device=device).manual_seed(0))
+    state = model.init_state(x_T, torch.Generator(device=device).manual_seed(0), options)
     t = torch.full((batch_size,), 1.0, device=device)
     measured = count_flops(lambda: model.x0_log_probs(x_T, t, state)) / batch_size
 
     flops_seq_len = getattr(network, "flops_seq_len", None)
     length = flops_seq_len(seq_len) if callable(flops_seq_len) else seq_len
-    particles = model.channel.num_particles()
+    particles = model.particles(options)
     backbone = transformer_flops(length, cfg.hidden_size, cfg.n_layers, cfg.mlp_ratio)
     head = 2 * seq_len * cfg.hidden_size * cfg.vocab_size * particles
     return {

@@ -118,7 +118,7 @@ def draw_samples(
     )
 
 
-def step_flops(model: Any, seq_len: int, steps: int | None) -> dict[str, float]:
+def step_flops(model: Any, seq_len: int, steps: int | None, options: Any = None) -> dict[str, float]:
     """GFLOPs per sequence of one sampling step (measured and Eq 77) and of a whole sample of ``steps`` steps.
 
     An AR model's step is one generated token (KV cache), its sample ``seq_len`` steps (``steps`` ignored).
@@ -128,11 +128,11 @@ def step_flops(model: Any, seq_len: int, steps: int | None) -> dict[str, float]:
         total = seq_len * token["measured_gflops"]
     else:
         assert steps is not None, "a diffusion model needs a number of sampling steps"
-        token = sampling_step_flops(model, 1, seq_len)
+        token = sampling_step_flops(model, 1, seq_len, options)
         total = steps * token["measured_gflops"]
-        lag = float(getattr(model.channel, "lag", 0.0))
+        lag = float(getattr(options, "lag", 0.0))
         if lag > 0:  # LADD's latent-only steps before the token steps (sequential / lagged inference)
-            n_latent = max(1, round(lag * model.channel.latent_steps))
+            n_latent = max(1, round(lag * options.latent_steps))
             total += n_latent * latent_step_flops(model.channel, 1)["measured_gflops"]
     return {
         "gflops_per_step": token["measured_gflops"],
@@ -205,6 +205,6 @@ def evaluate_generation(
             sample_description=run.data,
             mauve_buckets=mauve_buckets,
         )
-        flops = step_flops(run.model, seq_len, t)
+        flops = step_flops(run.model, seq_len, t, (sampler or {}).get("channel_options"))
         results.append(StepEvaluation(t, throughput, flops, metrics, samples))
     return results

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -105,8 +105,12 @@ def estimate_nll(
     time_eps: float = 1e-3,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    options: Any = None,
 ) -> NLLEstimate:
     """ELBO estimate of the per-token NLL on ``batches``, averaging ``time_samples`` times per sequence.
+
+    ``options``: the channel's sampling options of the inference mode to measure (LADD's lag sets the latent
+    time of the token term, t_y = (1 − λ)·t); ``None``: the run's defaults.
 
     For a batch of B sequences, one low-discrepancy grid of K·B times is laid over [ε, 1] and sequence i gets
     the K points i, i+B, …: its own times are stratified (spaced 1/K) and the batch covers [ε, 1] evenly.
@@ -133,7 +137,7 @@ def estimate_nll(
         grid = sample_times(b * time_samples, antithetic=True, eps=time_eps, device=device, generator=gen)
         total = torch.zeros(b, dtype=torch.float64, device=device)
         for k in range(time_samples):  # one forward of B rows at a time, not B·K
-            total += model.loss(x0, grid[k * b : (k + 1) * b], gen).nll_per_sequence.double()
+            total += model.loss(x0, grid[k * b : (k + 1) * b], gen, options).nll_per_sequence.double()
         per_sequence.append((total / time_samples).cpu())
     model.train(was_training)
     if not per_sequence:

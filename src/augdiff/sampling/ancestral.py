@@ -31,9 +31,12 @@ class Denoiser(Protocol):
 
     mask_id: int
     cacheable: bool
-    particles: int  # network rows per sequence in one evaluation (CADD's K latent draws; 1 otherwise)
 
-    def init_state(self, x_T: Tensor, generator: torch.Generator | None = None) -> Any: ...
+    def particles(self, options: Any = None) -> int:
+        """Network rows per sequence in one evaluation (CADD's K latent draws; 1 otherwise)."""
+        ...
+
+    def init_state(self, x_T: Tensor, generator: torch.Generator | None = None, options: Any = None) -> Any: ...
 
     def x0_log_probs(self, x_t: Tensor, t: Tensor, state: Any = None) -> Tensor: ...
 
@@ -95,6 +98,8 @@ class AncestralSampler:
         ordering: which masked positions a step unmasks: ``random`` (each with probability ρ_flip, the
             ancestral step) or ``confidence`` / ``margin`` / ``entropy`` (the round(ρ_flip·#masked) most
             confident ones, LLaDA's low-confidence remasking; :mod:`augdiff.sampling.ordering`).
+        channel_options: the latent channel's sampling options, a value of ``model.sampling_options(...)``
+            (CADD: K, ẑ_0; LADD: lag, latent steps, η, guidance); ``None``: the run's settings.
         remasking: a :class:`~augdiff.sampling.remasking.Remasking` strategy (ReMDM cap / rescale / conf / loop,
             or the discrete flow-matching corrector): unmasked tokens may return to the mask. ``None``: never.
         dtype: precision of categorical sampling (float64 by default, see ``sample_categorical``).
@@ -117,6 +122,7 @@ class AncestralSampler:
         temperature_schedule: str = "constant",
         tau_max: float = 2.5,
         remasking: Remasking | None = None,
+        channel_options: Any = None,
         dtype: torch.dtype = torch.float64,
     ) -> None:
         if cache and not denoiser.cacheable:
@@ -144,6 +150,7 @@ class AncestralSampler:
         self.temperature_schedule = temperature_schedule
         self.tau_max = tau_max
         self.remasking = remasking
+        self.channel_options = channel_options
         self.dtype = dtype
 
     def _initial_tokens(
@@ -184,7 +191,7 @@ class AncestralSampler:
         device = torch.device(device)
         mask_id = self.denoiser.mask_id
         x = self._initial_tokens(batch_size, seq_len, device, x_init, fixed)
-        state = self.denoiser.init_state(x, generator)
+        state = self.denoiser.init_state(x, generator, self.channel_options)
         grid = torch.linspace(1.0, t_min, steps + 1, dtype=torch.float64)
         alphas = self.schedule.alpha(grid)
         intermediates = [x.cpu()] if return_intermediates else None
@@ -251,7 +258,9 @@ class AncestralSampler:
             return log_p, 0
         if log_p is None or bool(stale.all()):
             t_batch = torch.full((x.shape[0],), t, device=x.device)
-            return self.denoiser.x0_log_probs(x, t_batch, state), x.shape[0] * self.denoiser.particles
+            return self.denoiser.x0_log_probs(x, t_batch, state), x.shape[0] * self.denoiser.particles(
+                self.channel_options
+            )
         idx = stale.nonzero().squeeze(-1)
         t_rows = torch.full((idx.numel(),), t, device=x.device)
         # The cache is only allowed for stateless denoisers, so the state needs no slicing here.

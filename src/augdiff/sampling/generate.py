@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -29,6 +31,7 @@ def generate(
     temperature_schedule: str = "constant",
     tau_max: float = 2.5,
     remasking: Remasking | None = None,
+    channel_options: Any = None,
     t_min: float = 0.0,
     prefix: Tensor | None = None,
     infill: tuple[Tensor, Tensor] | None = None,
@@ -45,6 +48,8 @@ def generate(
             entropy.
         temperature_schedule, tau_max: constant, or linear / cosine decay from ``tau_max`` to ``temperature``.
         remasking: a ReMDM strategy or the flow-matching corrector (:mod:`augdiff.sampling.remasking`).
+        channel_options: the latent channel's options, ``model.sampling_options(k=4)`` or
+            ``model.sampling_options(lag=1.0)`` (``None``: the run's settings).
         prefix: token ids ``[P]`` fixed at the start of every sample (prefix conditioning), or ``[num, P]``: one
             prefix per sample.
         infill: ``(ids, given)`` ``[P]``: the ids where ``given`` is true are fixed in every sample, the other
@@ -64,6 +69,7 @@ def generate(
         temperature_schedule=temperature_schedule,
         tau_max=tau_max,
         remasking=remasking,
+        channel_options=channel_options,
     )
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
