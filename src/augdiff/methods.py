@@ -64,6 +64,7 @@ def build_network_config(cfg: TrainConfig, vocab_size: int) -> DiTConfig:
         mlp_ratio=m.mlp_ratio,
         dropout=m.dropout,
         time_conditioning=m.time_conditioning,
+        local_mixer=m.local_mixer,
         **shape,
     )
 
@@ -216,7 +217,8 @@ def build_ar_model(cfg: TrainConfig, vocab_size: int) -> ARModel:
     """
     if cfg.model.time_conditioning:
         raise AugdiffError("model.time_conditioning does not apply to method=ar (it has no diffusion time): drop it")
-    net_cfg = dataclasses.replace(build_network_config(cfg, vocab_size), causal=True)
+    # no local mixer: a KV-cached step sees only the new tokens, and the AR model reads its left context anyway
+    net_cfg = dataclasses.replace(build_network_config(cfg, vocab_size), causal=True, local_mixer=0)
     return ARModel(DiT(net_cfg), vocab_size)
 
 

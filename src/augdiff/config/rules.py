@@ -69,6 +69,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.n_heads": (lambda v: v is None or v >= 1, "a positive integer (or null for the preset's)"),
     "model.mlp_ratio": (lambda v: v >= 1, _POSITIVE_INT),
     "model.dropout": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "model.local_mixer": (lambda v: v == 0 or (v >= 1 and v % 2 == 1), "0 (none) or an odd kernel size"),
     "diffusion.schedule_eps": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
     "diffusion.schedule_power": (lambda v: 0.0 < v < math.inf, "positive"),
     "diffusion.geometric_sigma_min": (lambda v: 0.0 < v < math.inf, "positive"),
@@ -127,6 +128,11 @@ def validate(cfg: TrainConfig) -> None:
     if cfg.backbone != "dit" and not (cfg.backbone.startswith("hf:") and cfg.backbone[3:].strip()):
         raise AugdiffError(
             f"backbone={cfg.backbone!r} is not known (use dit, or hf:PATH of a local transformers model)"
+        )
+    if cfg.model.local_mixer and (cfg.backbone != "dit" or cfg.method == "ar"):
+        raise AugdiffError(
+            f"model.local_mixer={cfg.model.local_mixer} applies to augdiff's diffusion DiT and MM-DiT, not "
+            f"{cfg.backbone if cfg.backbone != 'dit' else 'the ar model'} (set model.local_mixer=0)"
         )
     d = cfg.diffusion
     if not d.geometric_sigma_max > d.geometric_sigma_min:

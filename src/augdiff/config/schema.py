@@ -28,6 +28,9 @@ class ModelConfig:
     dropout: float = 0.0
     # MDLM and LADD drop time conditioning from the token denoiser; it also makes the sampler's cache exact.
     time_conditioning: bool = False
+    # Kernel of a depthwise convolution over positions added to the token embeddings (nn.layers.LocalMixer):
+    # against masked diffusion's slow start on locally structured data; 0 = none (MDLM's DiT).
+    local_mixer: int = 0
 
 
 @dataclass

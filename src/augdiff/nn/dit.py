@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augdiff.nn.layers import Rotary, TimestepEmbedding, apply_rotary, init_adaln_zero, modulate
+from augdiff.nn.layers import LocalMixer, Rotary, TimestepEmbedding, apply_rotary, init_adaln_zero, modulate
 
 __all__ = ["DiTConfig", "DiT", "DiTBlock", "KVCache"]
 
@@ -39,11 +39,14 @@ class DiTConfig:
     # Width of the adaLN conditioning vector; MDLM's 128 gives the papers' 169M "small" at a 50k vocabulary.
     cond_dim: int = 128
     causal: bool = False
+    # Kernel of a depthwise convolution added to the token embeddings (layers.LocalMixer); 0: none.
+    local_mixer: int = 0
 
     def __post_init__(self) -> None:
         assert self.hidden_size % self.n_heads == 0, (
             f"hidden_size={self.hidden_size} must be divisible by n_heads={self.n_heads}"
         )
+        assert not (self.causal and self.local_mixer), "the local mixer is for bidirectional networks"
 
 
 class KVCache:
@@ -141,6 +144,7 @@ class DiT(nn.Module):
         self.cfg = cfg
         d = cfg.hidden_size
         self.embed = nn.Embedding(cfg.vocab_size, d)
+        self.mixer = LocalMixer(d, cfg.local_mixer) if cfg.local_mixer else nn.Identity()
         self.time_embed = TimestepEmbedding(cfg.cond_dim)
         self.rotary = Rotary(d // cfg.n_heads)
         self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.n_layers))
@@ -173,6 +177,7 @@ class DiT(nn.Module):
         """
         h = self.embed_tokens(x_t) if input_embeds is None else input_embeds
         assert h.dim() == 3 and h.shape[-1] == self.cfg.hidden_size, f"input of shape {tuple(h.shape)}"
+        h = self.mixer(h)
         b, n, _ = h.shape
         t = t.reshape(b) if self.time_conditioned else torch.zeros(b, device=h.device)
         c = F.silu(self.time_embed(t))

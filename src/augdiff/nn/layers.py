@@ -53,6 +53,25 @@ class TimestepEmbedding(nn.Module):
         return self.mlp(features.to(self.mlp[0].weight.dtype))
 
 
+class LocalMixer(nn.Module):
+    """``h + conv(h)``: a depthwise 1-D convolution over positions (kernel ``k``, same length), added to the token
+    embeddings before the first block.
+
+    Why: a masked position sees both of its neighbours unmasked only with probability (1−t)², and bidirectional
+    attention at initialization averages over the whole row, so information held in neighbouring tokens reaches
+    a masked diffusion model late (a plateau at the unigram loss). The convolution hands each position its
+    neighbours' embeddings from the first step. Not for causal networks (a KV-cached step sees only new tokens).
+    """
+
+    def __init__(self, hidden_size: int, kernel: int) -> None:
+        super().__init__()
+        assert kernel >= 1 and kernel % 2 == 1, f"the local mixer's kernel must be odd, got {kernel}"
+        self.conv = nn.Conv1d(hidden_size, hidden_size, kernel, padding=kernel // 2, groups=hidden_size, bias=False)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h + self.conv(h.transpose(1, 2)).transpose(1, 2)
+
+
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """adaLN modulation of ``x`` ``[B, L, D]`` by per-sequence ``shift``/``scale`` ``[B, D]``."""
     return x * (1.0 + scale.unsqueeze(1)) + shift.unsqueeze(1)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from augdiff.nn.dit import DiTConfig
-from augdiff.nn.layers import Rotary, TimestepEmbedding, apply_rotary, init_adaln_zero, modulate
+from augdiff.nn.layers import LocalMixer, Rotary, TimestepEmbedding, apply_rotary, init_adaln_zero, modulate
 
 __all__ = ["MMDiTConfig", "MMDiT", "latent_embedding", "latent_start"]
 
@@ -132,6 +132,7 @@ class MMDiT(nn.Module):
         self.cfg = cfg
         d = cfg.hidden_size
         self.embed = nn.Embedding(cfg.vocab_size, d)
+        self.mixer = LocalMixer(d, cfg.local_mixer) if cfg.local_mixer else nn.Identity()
         self.latent_embed = latent_embedding(cfg.latent_embed, cfg.latent_in, d)
         self.time_embed = nn.ModuleDict({s: TimestepEmbedding(cfg.cond_dim) for s in STREAMS})
         self.rotary = Rotary(d // cfg.n_heads)
@@ -189,7 +190,7 @@ class MMDiT(nn.Module):
         b = h.shape[0]
         t_x = t.reshape(b) if self.time_conditioned else torch.zeros(b, device=h.device)
         c = F.silu(self.time_embed["x"](t_x) + self.time_embed["y"](latent_t.reshape(b)))
-        hs = {"x": h, "y": self.latent_embed(latent.to(h.dtype))}
+        hs = {"x": self.mixer(h), "y": self.latent_embed(latent.to(h.dtype))}
         rope = self._rope(hs["x"].shape[1], hs["y"].shape[1], h.device)
         for block in self.blocks:
             hs = block(hs, c, rope)
