@@ -1,30 +1,31 @@
 """Methods as compositions: ``method`` name → (mask schedule, latent channel, network).
 
-MDLM is the empty channel on a DiT; CADD, Co-LADD and Di-LADD add their channel here and nowhere else. The
-autoregressive reference ``ar`` is the same DiT with causal attention (:class:`augdiff.ar.ARModel`).
+Every part that differs between methods comes from the method's :class:`~augdiff.specs.MethodSpec`: its
+channel module's ``build(section, context)``, its network kind (a DiT, or an MM-DiT whose latent stream the
+channel module sizes). MDLM is the empty channel on a DiT. The autoregressive reference ``ar`` is the same DiT
+with causal attention (:class:`augdiff.ar.ARModel`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from torch import Tensor, nn
 
 from augdiff.ar import ARModel
-from augdiff.channels import LatentChannel, NoChannel
-from augdiff.channels.cadd import CADDChannel
+from augdiff.channels import ChannelContext, LatentChannel
 from augdiff.config import TrainConfig
 from augdiff.errors import AugdiffError
 from augdiff.model import DiffusionModel
 from augdiff.nn import DiT, DiTConfig, model_shape
 from augdiff.nn.hf_backbone import HFBackbone, hf_backbone_path
-from augdiff.nn.latent import LatentDenoiser, LatentEncoder
 from augdiff.nn.mmdit import MMDiT, MMDiTConfig
 from augdiff.schedules import MaskSchedule, make_mask_schedule
-from augdiff.schedules.gaussian import make_gaussian_schedule
-from augdiff.specs import HF_METHODS, LADD_METHODS, METHODS
+from augdiff.specs import HF_METHODS, LADD_METHODS, METHODS, method_spec
 
 Decode = Callable[[Tensor], list[str]]
 
@@ -34,6 +35,7 @@ __all__ = [
     "build_model",
     "build_ar_model",
     "build_channel",
+    "channel_module",
     "build_schedule",
     "build_network_config",
 ]
@@ -69,6 +71,19 @@ def build_network_config(cfg: TrainConfig, vocab_size: int) -> DiTConfig:
     )
 
 
+def channel_module(method: str) -> ModuleType:
+    """The module of ``method``'s latent channel (its ``build`` and, for an MM-DiT, ``head_width``)."""
+    spec = method_spec(method)
+    assert spec.channel is not None, f"{method} has no latent channel"
+    return importlib.import_module(spec.channel)
+
+
+def _section(cfg: TrainConfig) -> Any:
+    """The method's own config section (``cfg.cadd``, ``cfg.ladd``; ``None`` for MDLM)."""
+    section = method_spec(cfg.method).section
+    return None if section is None else getattr(cfg, section)
+
+
 def build_channel(
     cfg: TrainConfig,
     schedule: MaskSchedule,
@@ -77,111 +92,11 @@ def build_channel(
     seq_len: int | None = None,
     decode: Decode | None = None,
 ) -> LatentChannel:
-    """The latent channel of ``cfg.method``: the only part that differs between methods."""
-    if cfg.method == "mdlm":
-        return NoChannel()
-    if cfg.method in LADD_METHODS:
-        return build_ladd_channel(cfg, vocab_size, seq_len, decode)
-    c = cfg.cadd
-    return CADDChannel(
-        make_gaussian_schedule(c.schedule),
-        schedule,
-        mask_id=vocab_size,
-        hidden_size=hidden_size,
-        fusion=c.fusion,
-        z0_hat=c.z0_hat,
-        mse_weight=c.mse_weight,
-        k=c.k,
-        z0_grad=c.z0_grad,
-        mse_weighting=c.mse_weighting,
-        radius=c.radius,
-        sigma=c.sigma,  # None: measured when training starts (LatentChannel.settle)
-    )
-
-
-def _latent_head_width(cfg: TrainConfig) -> int:
-    """Co-LADD predicts ŷ_0 (width d′); Di-LADD predicts logits over the codes and the latent mask."""
-    return cfg.ladd.latent_dim if cfg.method == "co-ladd" else cfg.ladd.codebook_size + 1
-
-
-def _encoder(cfg: TrainConfig, vocab_size: int, seq_len: int | None, decode: Decode | None) -> nn.Module:
-    lc = cfg.ladd
-    if lc.encoder == "pretrained":
-        from augdiff.nn.pretrained import PretrainedEncoder  # sentence-transformers is only needed here
-
-        if decode is None:
-            raise AugdiffError("ladd.encoder=pretrained reads text: use text data (text:PATH), not token ids")
-        return PretrainedEncoder(lc.encoder_path, lc.latent_len, lc.latent_dim, decode)
-    length = seq_len if seq_len is not None else cfg.seq_len
-    if lc.pool in ("none", "patch") and length is None:
-        raise AugdiffError(f"ladd.pool={lc.pool} needs the sequence length: set seq_len")
-    try:
-        return LatentEncoder(
-            vocab_size,
-            length or lc.latent_len,
-            lc.latent_len,
-            lc.latent_dim,
-            model_shape(lc.encoder_size),
-            lc.pool,
-            readout=lc.encoder_readout,
-            dropout=lc.encoder_dropout,
-        )
-    except ValueError as exc:
-        raise AugdiffError(f"ladd.pool={lc.pool}: {exc}") from None
-
-
-def ladd_schedule_name(cfg: TrainConfig) -> str:
-    """The latent schedule; ``auto`` is the authors' code: their sqrt for Co-LADD, α = 1 − t² for Di-LADD."""
-    if cfg.ladd.schedule != "auto":
-        return cfg.ladd.schedule
-    return "ladd-sqrt" if cfg.method == "co-ladd" else "polynomial"
-
-
-def build_ladd_channel(cfg: TrainConfig, vocab_size: int, seq_len: int | None, decode: Decode | None) -> LatentChannel:
-    """Co-LADD or Di-LADD: encoder, latent-only denoiser and the latent process (LADD §3, App. C–D)."""
-    from augdiff.channels.co_ladd import CoLADDChannel
-    from augdiff.channels.di_ladd import DiLADDChannel
-
-    lc = cfg.ladd
-    kind = lc.prior if lc.prior != "auto" else ("mlp" if lc.latent_len == 1 else "dit")
-    prior = LatentDenoiser(
-        lc.latent_len, lc.latent_dim, _latent_head_width(cfg), kind, lc.prior_hidden, lc.prior_layers
-    )
-    common: dict[str, Any] = dict(
-        mask_id=vocab_size,
-        stage=lc.stage,
-        lambda_x=lc.lambda_x,
-        lambda_y=lc.lambda_y,
-        p_cf=lc.p_cf,
-        p_drop=lc.p_drop,
-        independent_t=lc.independent_t,
-        p_seq=lc.p_seq,
-        latent_weighting=lc.latent_weighting,
-    )
-    encoder = _encoder(cfg, vocab_size, seq_len, decode)
-    if cfg.method == "co-ladd":
-        return CoLADDChannel(
-            encoder,
-            prior,
-            make_gaussian_schedule(ladd_schedule_name(cfg)),
-            normalize=lc.normalize,
-            radius=lc.radius,
-            latent_mse=lc.latent_mse,
-            encoder_noise=lc.encoder_noise,
-            **common,
-        )
-    return DiLADDChannel(
-        encoder,
-        prior,
-        make_mask_schedule(ladd_schedule_name(cfg)),
-        latent_dim=lc.latent_dim,
-        codebook_size=lc.codebook_size,
-        vq_decay=lc.vq_decay,
-        commitment_weight=lc.commitment_weight,
-        dead_code_threshold=lc.dead_code_threshold,
-        kmeans_init=lc.kmeans_init,
-        **common,
-    )
+    """The latent channel of ``cfg.method``: the only part that differs between methods, made by the
+    ``build(section, context)`` of the module its :class:`~augdiff.specs.MethodSpec` names."""
+    context = ChannelContext(schedule, vocab_size, hidden_size, seq_len if seq_len is not None else cfg.seq_len, decode)
+    channel: LatentChannel = channel_module(cfg.method).build(_section(cfg), context)
+    return channel
 
 
 def build_network(cfg: TrainConfig, vocab_size: int) -> nn.Module:
@@ -196,16 +111,17 @@ def build_network(cfg: TrainConfig, vocab_size: int) -> nn.Module:
             )
         return HFBackbone(hf_path, vocab_size, trust_remote_code=cfg.trust_remote_code)
     net_cfg = build_network_config(cfg, vocab_size)
-    if cfg.method not in LADD_METHODS:
+    if method_spec(cfg.method).network == "dit":
         return DiT(net_cfg)
+    section = _section(cfg)  # an MM-DiT's latent stream: the shape of the method's latent
     return MMDiT(
         MMDiTConfig(
             **dataclasses.asdict(net_cfg),
-            latent_len=cfg.ladd.latent_len,
-            latent_in=cfg.ladd.latent_dim,
-            latent_out=_latent_head_width(cfg),
-            latent_embed=cfg.ladd.latent_embed,
-            latent_positions=cfg.ladd.latent_positions,
+            latent_len=section.latent_len,
+            latent_in=section.latent_dim,
+            latent_out=channel_module(cfg.method).head_width(section),
+            latent_embed=section.latent_embed,
+            latent_positions=section.latent_positions,
         )
     )
 
@@ -237,7 +153,7 @@ def build_model(
     """
     if cfg.method not in METHODS:
         raise AugdiffError(f"method={cfg.method!r} is not known (choose one of: {', '.join(METHODS)})")
-    if cfg.method == "ar":
+    if not method_spec(cfg.method).diffusion:
         if cfg.backbone != "dit":
             raise AugdiffError(f"backbone={cfg.backbone} works with method=mdlm | cadd only, not ar (use backbone=dit)")
         model = build_ar_model(cfg, vocab_size)

@@ -33,6 +33,11 @@ class MethodSpec:
         inference_modes: named sampling modes (LADD: joint, sequential).
         sampling_options: the method's own sampling options (CLI flags ``--k``, …; ``sampling_options`` keywords).
         hf_backbone: trains on an ``hf:PATH`` backbone.
+        channel: the module of its latent channel, whose ``build(section, context)`` makes it (``None``: no
+            diffusion channel, the AR reference); imported only when a model is built.
+        network: ``dit``, or ``mmdit`` (a second stream for the latent; the channel module's ``head_width``
+            gives the latent head's width).
+        latent_schedules: the values its ``<section>.schedule`` may take (empty: any the section allows).
     """
 
     name: str
@@ -43,20 +48,42 @@ class MethodSpec:
     inference_modes: tuple[str, ...] = ()
     sampling_options: tuple[str, ...] = ()
     hf_backbone: bool = False
+    channel: str | None = None
+    network: str = "dit"
+    latent_schedules: tuple[str, ...] = ()
 
 
-_LADD = {"section": "ladd", "stages": (1, 2), "inference_modes": ("joint", "sequential")}
+_LADD = {"section": "ladd", "stages": (1, 2), "inference_modes": ("joint", "sequential"), "network": "mmdit"}
 _LADD_PAPER = "Shariatian et al., arXiv 2510.18114"
 
 METHOD_SPECS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
-        MethodSpec("mdlm", "Sahoo et al. 2024", hf_backbone=True),
+        MethodSpec("mdlm", "Sahoo et al. 2024", hf_backbone=True, channel="augdiff.channels.none"),
         MethodSpec(
-            "cadd", "Zheng et al., arXiv 2510.01329", "cadd", sampling_options=("k", "z0_hat"), hf_backbone=True
+            "cadd",
+            "Zheng et al., arXiv 2510.01329",
+            "cadd",
+            sampling_options=("k", "z0_hat"),
+            hf_backbone=True,
+            channel="augdiff.channels.cadd",
         ),
-        MethodSpec("co-ladd", _LADD_PAPER, sampling_options=("lag", "latent_steps", "eta", "guidance"), **_LADD),
-        MethodSpec("di-ladd", _LADD_PAPER, sampling_options=("lag", "latent_steps", "guidance"), **_LADD),
+        MethodSpec(
+            "co-ladd",
+            _LADD_PAPER,
+            sampling_options=("lag", "latent_steps", "eta", "guidance"),
+            channel="augdiff.channels.co_ladd",
+            latent_schedules=("auto", "ladd-sqrt", "vp-sqrt", "vp-linear", "vp-cosine"),
+            **_LADD,
+        ),
+        MethodSpec(
+            "di-ladd",
+            _LADD_PAPER,
+            sampling_options=("lag", "latent_steps", "guidance"),
+            channel="augdiff.channels.di_ladd",
+            latent_schedules=("auto", "linear", "loglinear", "polynomial", "cosine"),
+            **_LADD,
+        ),
         MethodSpec("ar", "the autoregressive reference (causal DiT)", diffusion=False),
     )
 }

@@ -7,6 +7,7 @@ carries its own state through the sampler. MDLM's channel (:class:`NoChannel`) a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +15,22 @@ import torch
 from torch import Tensor, nn
 
 from augdiff.nn.protocol import TokenNetwork
+from augdiff.schedules import MaskSchedule
 
-__all__ = ["ChannelInput", "ReverseStep", "LatentChannel"]
+__all__ = ["ChannelContext", "ChannelInput", "ReverseStep", "LatentChannel"]
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """What a channel's ``build(section, context)`` factory needs besides its config section: the token mask
+    schedule, the number of data tokens V (the mask id), the network's width, the data's sequence length and a
+    decoder of ids to texts (the last two only for LADD encoders that pool by patches or read text)."""
+
+    schedule: MaskSchedule
+    vocab_size: int
+    hidden_size: int
+    seq_len: int | None = None
+    decode: Callable[[Tensor], list[str]] | None = None
 
 
 @dataclass

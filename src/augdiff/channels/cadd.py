@@ -33,13 +33,22 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from augdiff.channels.base import ChannelInput, LatentChannel, ReverseStep
+from augdiff.channels.base import ChannelContext, ChannelInput, LatentChannel, ReverseStep
 from augdiff.nn.protocol import TokenNetwork
 from augdiff.processes.gaussian import bridge_kl_weight, continuous_kl_weight, gaussian_bridge, gaussian_forward
 from augdiff.schedules import MaskSchedule
-from augdiff.schedules.gaussian import GaussianSchedule
+from augdiff.schedules.gaussian import GaussianSchedule, make_gaussian_schedule
 
-__all__ = ["CADDSampling", "CADDState", "CADDChannel", "estimate_z0", "expected_sq_error", "FUSIONS", "Z0_ESTIMATES"]
+__all__ = [
+    "build",
+    "CADDSampling",
+    "CADDState",
+    "CADDChannel",
+    "estimate_z0",
+    "expected_sq_error",
+    "FUSIONS",
+    "Z0_ESTIMATES",
+]
 
 FUSIONS = ("add", "concat", "reweight", "gated")
 Z0_ESTIMATES = ("hard", "soft", "sample")
@@ -326,3 +335,21 @@ class CADDChannel(LatentChannel):
             fresh = self.noised(self.latent_of(network, step.x_t).unsqueeze(1), s, eps)
             z = torch.where(remasked, fresh, z)
         return CADDState(z=z, t=step.s, options=state.options)
+
+
+def build(section: Any, context: ChannelContext) -> CADDChannel:
+    """CADD's channel from its config section ``cadd.*`` (:class:`augdiff.config.schema.CADDConfig`)."""
+    return CADDChannel(
+        make_gaussian_schedule(section.schedule),
+        context.schedule,
+        mask_id=context.vocab_size,
+        hidden_size=context.hidden_size,
+        fusion=section.fusion,
+        z0_hat=section.z0_hat,
+        mse_weight=section.mse_weight,
+        k=section.k,
+        z0_grad=section.z0_grad,
+        mse_weighting=section.mse_weighting,
+        radius=section.radius,
+        sigma=section.sigma,  # None: measured when training starts (LatentChannel.settle)
+    )

@@ -9,15 +9,26 @@ stochasticity η (Eq 39–41).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from augdiff.channels.ladd import LADDChannel
+from augdiff.channels.base import ChannelContext
+from augdiff.channels.ladd import LADDChannel, ladd_parts
 from augdiff.processes.gaussian import continuous_kl_weight, ddim_step, gaussian_forward
-from augdiff.schedules.gaussian import GaussianSchedule
+from augdiff.schedules.gaussian import GaussianSchedule, make_gaussian_schedule
 
-__all__ = ["CoLADDChannel", "unit_normalize", "project_latent", "latent_regression_loss", "NORMALIZATIONS"]
+__all__ = [
+    "build",
+    "head_width",
+    "CoLADDChannel",
+    "unit_normalize",
+    "project_latent",
+    "latent_regression_loss",
+    "NORMALIZATIONS",
+]
 
 NORMALIZATIONS = ("none", "unit", "radius")
 
@@ -116,3 +127,24 @@ class CoLADDChannel(LADDChannel):
             return y0_hat
         noise = torch.randn(y.shape, device=y.device, dtype=y.dtype, generator=generator)
         return ddim_step(y, y0_hat, t, s, self.schedule, eta, noise).to(y.dtype)
+
+
+def head_width(section: Any) -> int:
+    """The latent head predicts ŷ_0: width d′."""
+    return int(section.latent_dim)
+
+
+def build(section: Any, context: ChannelContext) -> CoLADDChannel:
+    """Co-LADD from the ``ladd.*`` section; schedule ``auto`` is the authors' sqrt (LADD App. C.3)."""
+    encoder, prior, common = ladd_parts(section, context, head_width(section))
+    schedule = "ladd-sqrt" if section.schedule == "auto" else section.schedule
+    return CoLADDChannel(
+        encoder,
+        prior,
+        make_gaussian_schedule(schedule),
+        normalize=section.normalize,
+        radius=section.radius,
+        latent_mse=section.latent_mse,
+        encoder_noise=section.encoder_noise,
+        **common,
+    )

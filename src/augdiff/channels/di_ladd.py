@@ -10,16 +10,19 @@ the token channel's own code.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 from vector_quantize_pytorch import VectorQuantize
 
-from augdiff.channels.ladd import LADDChannel
+from augdiff.channels.base import ChannelContext
+from augdiff.channels.ladd import LADDChannel, ladd_parts
 from augdiff.losses import masked_diffusion_nll
 from augdiff.processes import forward_mask, subs_log_probs, unmask_step
-from augdiff.schedules import MaskSchedule
+from augdiff.schedules import MaskSchedule, make_mask_schedule
 
-__all__ = ["DiLADDChannel"]
+__all__ = ["build", "head_width", "DiLADDChannel"]
 
 
 class DiLADDChannel(LADDChannel):
@@ -95,3 +98,26 @@ class DiLADDChannel(LADDChannel):
         alpha_t = float(self.schedule.alpha(torch.tensor(t, dtype=torch.float64)))
         alpha_s = float(self.schedule.alpha(torch.tensor(s, dtype=torch.float64)))
         return unmask_step(y, log_p, alpha_t, alpha_s, self.codebook_size, generator)
+
+
+def head_width(section: Any) -> int:
+    """The latent head gives logits over the K codes and the latent mask."""
+    return int(section.codebook_size) + 1
+
+
+def build(section: Any, context: ChannelContext) -> DiLADDChannel:
+    """Di-LADD from the ``ladd.*`` section; schedule ``auto`` is the authors' α_y = 1 − t² (their code)."""
+    encoder, prior, common = ladd_parts(section, context, head_width(section))
+    schedule = "polynomial" if section.schedule == "auto" else section.schedule
+    return DiLADDChannel(
+        encoder,
+        prior,
+        make_mask_schedule(schedule),
+        latent_dim=section.latent_dim,
+        codebook_size=section.codebook_size,
+        vq_decay=section.vq_decay,
+        commitment_weight=section.commitment_weight,
+        dead_code_threshold=section.dead_code_threshold,
+        kmeans_init=section.kmeans_init,
+        **common,
+    )

@@ -20,12 +20,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from augdiff.channels.base import ChannelInput, LatentChannel, ReverseStep
+from augdiff.channels.base import ChannelContext, ChannelInput, LatentChannel, ReverseStep
 from augdiff.errors import AugdiffError
-from augdiff.nn.latent import LatentDenoiser
+from augdiff.nn.latent import LatentDenoiser, LatentEncoder
+from augdiff.nn.presets import model_shape
 from augdiff.nn.protocol import TokenNetwork
 
-__all__ = ["LADDChannel", "LADDSampling", "LADDState", "guided_log_probs"]
+__all__ = ["LADDChannel", "LADDSampling", "LADDState", "guided_log_probs", "ladd_parts"]
 
 
 @dataclass(frozen=True)
@@ -312,3 +313,50 @@ class LADDChannel(LatentChannel):
         if lag < 1.0 and state.head is not None:
             y = self.reverse(y, state.head, t_y, s_y, generator, state.options.eta)
         return LADDState(y=y, t_y=s_y, options=state.options, null=self._null_input(y, state.options))
+
+
+def _encoder(section: Any, context: ChannelContext) -> nn.Module:
+    """E_φ: a trainable DiT encoder, or a frozen sentence encoder reading the decoded text."""
+    if section.encoder == "pretrained":
+        from augdiff.nn.pretrained import PretrainedEncoder  # sentence-transformers is only needed here
+
+        if context.decode is None:
+            raise AugdiffError("ladd.encoder=pretrained reads text: use text data (text:PATH), not token ids")
+        return PretrainedEncoder(section.encoder_path, section.latent_len, section.latent_dim, context.decode)
+    length = context.seq_len
+    if section.pool in ("none", "patch") and length is None:
+        raise AugdiffError(f"ladd.pool={section.pool} needs the sequence length: set seq_len")
+    try:
+        return LatentEncoder(
+            context.vocab_size,
+            length or section.latent_len,
+            section.latent_len,
+            section.latent_dim,
+            model_shape(section.encoder_size),
+            section.pool,
+            readout=section.encoder_readout,
+            dropout=section.encoder_dropout,
+        )
+    except ValueError as exc:
+        raise AugdiffError(f"ladd.pool={section.pool}: {exc}") from None
+
+
+def ladd_parts(section: Any, context: ChannelContext, head_width: int) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
+    """What Co-LADD and Di-LADD share, from the ``ladd.*`` section: the encoder, the latent-only denoiser (an MLP
+    for one latent vector, a DiT otherwise, unless ``prior`` says) and the :class:`LADDChannel` arguments."""
+    kind = section.prior if section.prior != "auto" else ("mlp" if section.latent_len == 1 else "dit")
+    prior = LatentDenoiser(
+        section.latent_len, section.latent_dim, head_width, kind, section.prior_hidden, section.prior_layers
+    )
+    common: dict[str, Any] = dict(
+        mask_id=context.vocab_size,
+        stage=section.stage,
+        lambda_x=section.lambda_x,
+        lambda_y=section.lambda_y,
+        p_cf=section.p_cf,
+        p_drop=section.p_drop,
+        independent_t=section.independent_t,
+        p_seq=section.p_seq,
+        latent_weighting=section.latent_weighting,
+    )
+    return _encoder(section, context), prior, common

@@ -7,10 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from augdiff.channels.base import ChannelInput, LatentChannel, ReverseStep
+from augdiff.channels.base import ChannelContext, ChannelInput, LatentChannel, ReverseStep
 from augdiff.nn.protocol import TokenNetwork
 
-__all__ = ["NoChannel"]
+__all__ = ["NoChannel", "build"]
 
 
 class NoChannel(LatentChannel):
@@ -48,3 +48,8 @@ class NoChannel(LatentChannel):
         self, network: TokenNetwork, state: Any, step: ReverseStep, generator: torch.Generator | None
     ) -> Any:
         return None
+
+
+def build(section: Any, context: ChannelContext) -> NoChannel:
+    """MDLM's channel (no config section)."""
+    return NoChannel()

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from augdiff.errors import AugdiffError
-from augdiff.specs import LADD_METHODS
+from augdiff.specs import LADD_METHODS, method_spec
 
 # Shape keys with their own flag: an override would be silently overruled by it.
 _FLAG_KEYS = ("method", "model_size", "seq_len", "vocab_size", "batch_size")
@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     options = None
     if ladd:
         options = model.sampling_options(lag=1.0 if args.inference == "sequential" else 0.0, latent_steps=1)
-    if args.k is not None and args.method == "ar":
+    diffusion = method_spec(args.method).diffusion
+    if args.k is not None and not diffusion:
         raise AugdiffError("--k applies to cadd models, not ar")
     if args.k is not None:
         try:
@@ -111,10 +112,10 @@ def run(args: argparse.Namespace) -> int:
         "seq_len": args.seq_len,
         "vocab_size": args.vocab_size,
         "batch_size": args.batch_size,
-        "k": model.particles(options) if args.method != "ar" else 1,
+        "k": model.particles(options) if diffusion else 1,
         "inference": args.inference or ("joint" if ladd else None),
     }
-    unit = "GFLOPs per sequence per " + ("generated token" if args.method == "ar" else "sampling step")
+    unit = "GFLOPs per sequence per " + ("sampling step" if diffusion else "generated token")
     if args.json:
         print(json.dumps({**header, "unit": unit, "parts": parts}))
         return 0

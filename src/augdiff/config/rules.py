@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from augdiff.errors import AugdiffError
-from augdiff.specs import LADD_METHODS, METHODS
+from augdiff.specs import LADD_METHODS, METHODS, method_spec
 
 if TYPE_CHECKING:
     from augdiff.config.schema import TrainConfig
@@ -129,7 +129,7 @@ def validate(cfg: TrainConfig) -> None:
         raise AugdiffError(
             f"backbone={cfg.backbone!r} is not known (use dit, or hf:PATH of a local transformers model)"
         )
-    if cfg.model.local_mixer and (cfg.backbone != "dit" or cfg.method == "ar"):
+    if cfg.model.local_mixer and (cfg.backbone != "dit" or not method_spec(cfg.method).diffusion):
         raise AugdiffError(
             f"model.local_mixer={cfg.model.local_mixer} applies to augdiff's diffusion DiT and MM-DiT, not "
             f"{cfg.backbone if cfg.backbone != 'dit' else 'the ar model'} (set model.local_mixer=0)"
@@ -142,16 +142,12 @@ def validate(cfg: TrainConfig) -> None:
         )
 
 
-_CO_SCHEDULES = ("auto", "ladd-sqrt", "vp-sqrt", "vp-linear", "vp-cosine")
-
-
 def _validate_ladd(cfg: TrainConfig) -> None:
     if cfg.method not in LADD_METHODS:
         return
     lc = cfg.ladd
-    co = cfg.method == "co-ladd"
-    if co != (lc.schedule in _CO_SCHEDULES) and lc.schedule != "auto":
-        allowed = _CO_SCHEDULES if co else ("auto", "linear", "loglinear", "polynomial", "cosine")
+    allowed = method_spec(cfg.method).latent_schedules
+    if lc.schedule not in allowed:
         raise AugdiffError(
             f"ladd.schedule={lc.schedule!r} does not fit {cfg.method} (choose one of: {', '.join(allowed)})"
         )

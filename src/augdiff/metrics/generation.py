@@ -34,6 +34,7 @@ from augdiff.metrics.mauve_score import reference_features
 from augdiff.metrics.sample_eval import SampleEvaluation, evaluate_samples
 from augdiff.metrics.teacher import Teacher, same_tokenizer
 from augdiff.sampling import generate
+from augdiff.specs import method_spec
 
 __all__ = ["Throughput", "StepEvaluation", "draw_samples", "step_flops", "evaluate_generation"]
 
@@ -90,7 +91,7 @@ def draw_samples(
     ``sampler``: further options of :func:`augdiff.sampling.generate` (``remasking``, ``ordering``, …) for a
     diffusion model."""
     seq_len = int(run.data["seq_len"])
-    if run.config.method != "ar":
+    if method_spec(run.config.method).diffusion:
         assert steps is not None, "a diffusion model needs a number of sampling steps"
         return generate(
             run.model,
@@ -183,7 +184,7 @@ def evaluate_generation(
     if sample_tokenizer is None and teacher is not None and not same_tokenizer(teacher.description, run.data):
         sample_tokenizer = tokenizer_from_description(run.data)
     seq_len = int(run.data["seq_len"])
-    is_ar = run.config.method == "ar"
+    is_ar = not method_spec(run.config.method).diffusion
     budgets: list[int | None] = [None] if is_ar else list(steps)
     draw = dict(batch_size=batch_size, temperature=temperature, top_p=top_p, device=device, sampler=sampler)
     if teacher is not None and reference is not None:

@@ -30,6 +30,7 @@ from torch import Tensor
 
 from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
 from augdiff.errors import AugdiffError
+from augdiff.specs import method_spec
 
 __all__ = [
     "Samples",
@@ -262,7 +263,7 @@ def load_teacher(
         from augdiff.runs import load_run
 
         run = load_run(path, device=device)
-        if run.config.method != "ar":
+        if method_spec(run.config.method).diffusion:
             raise AugdiffError(
                 f"--teacher {spec}: this run is {run.config.method}, not an autoregressive model "
                 "(give a run trained with --method ar, or a Hugging Face causal LM)"
