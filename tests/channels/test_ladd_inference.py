@@ -144,3 +144,34 @@ def test_recon_of_an_independent_time_model_does_not_depend_on_the_lag():
     assert recon(coupled, 0.0) != recon(coupled, 1.0)
     mixed = ladd_model("di-ladd", independent_t=True, p_seq=0.5)
     assert recon(mixed, 0.0) != recon(mixed, 1.0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_given_tokens_inform_the_joint_latent_but_not_the_sequential_one(method):
+    """Infilling: in joint inference the latent head reads the given tokens at every step, so its predictions
+    (which move the latent) depend on them; sequential inference draws the latent before any token is read,
+    and holds it: it does not depend on them."""
+
+    def heads_and_latents(given, lag):
+        x_init = torch.full((1, L), V)
+        x_init[0, :6] = given
+        fixed = torch.zeros(1, L, dtype=torch.bool)
+        fixed[0, :6] = True
+        options = model.sampling_options(lag=lag, latent_steps=4)
+        states = []
+        original = model.update_state
+
+        def keep(state, step, generator=None):
+            states.append((state.head, state.y))  # the head's prediction at this step (set by combine), the latent
+            return original(state, step, generator)
+
+        model.update_state = keep
+        sampler = AncestralSampler(model, model.schedule, channel_options=options)
+        sampler.sample(3, L, 4, x_init=x_init, fixed=fixed, generator=gen(0))
+        del model.update_state
+        return torch.stack([h for h, _ in states]), torch.stack([y for _, y in states])
+
+    model = ladd_model(method)
+    a, b = torch.tensor([0, 1, 2, 3, 0, 1]), torch.tensor([3, 3, 3, 3, 3, 3])
+    assert not torch.equal(heads_and_latents(a, 0.0)[0], heads_and_latents(b, 0.0)[0])  # joint: the head reads them
+    assert torch.equal(heads_and_latents(a, 1.0)[1], heads_and_latents(b, 1.0)[1])  # sequential: the latent never does

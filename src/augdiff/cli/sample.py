@@ -101,7 +101,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--infill",
         help="a template to complete: given text (or ids for token data) with [MASK:n] for n positions to generate, "
-        'e.g. "The [MASK:5] sat on the [MASK:3]."',
+        'e.g. "The [MASK:5] sat on the [MASK:3]." (LADD: in joint inference the latent is denoised by the network '
+        "that reads the given tokens; sequential inference draws the latent before any token is read)",
     )
     p.add_argument("--weights", choices=("ema", "raw"), default="ema")
     p.add_argument("--seed", type=int, default=0)
