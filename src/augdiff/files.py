@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,21 @@ def ensure_dir(path: str | Path, what: str) -> Path:
         raise AugdiffError(
             f"{what} {path}: cannot create the directory ({exc.strerror}; choose another path)"
         ) from None
+    check_writable(path, what, path)
     return path
+
+
+def check_writable(directory: Path, what: str, path: Path) -> None:
+    """Create and remove a probe file in ``directory``: permissions, a read-only mount or an exhausted inode
+    table show up now, as one line, not after the work whose output they would lose."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".augdiff-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise AugdiffError(
+            f"{what} {path}: cannot write in {directory} ({exc.strerror}; choose another path or make it writable)"
+        ) from None
 
 
 def check_output_file(path: str | Path, what: str) -> Path:
@@ -35,6 +50,7 @@ def check_output_file(path: str | Path, what: str) -> Path:
         if parent.exists():
             if not parent.is_dir():
                 raise AugdiffError(f"{what} {path}: {parent} is a file, not a directory")
+            check_writable(parent, what, path)
             break
     return path
 
