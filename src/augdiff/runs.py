@@ -15,7 +15,8 @@ from augdiff.errors import AugdiffError
 from augdiff.methods import build_model
 from augdiff.model import DiffusionModel
 from augdiff.runtime import configure_device
-from augdiff.train.checkpoint import load_checkpoint, load_weights
+from augdiff.train.checkpoint import load_weights
+from augdiff.train.pretrained import load_any
 
 __all__ = ["LoadedRun", "load_run"]
 
@@ -35,14 +36,15 @@ class LoadedRun:
 
 
 def load_run(path: str | Path, *, weights: str = "ema", device: torch.device | str = "cpu") -> LoadedRun:
-    """Restore the model of a run directory (its latest checkpoint) or of one checkpoint directory.
+    """Restore the model of a run directory (its latest checkpoint), of one checkpoint directory, of a pretrained
+    folder (:func:`augdiff.train.pretrained.save_pretrained`) or of ``hub:owner/name``.
 
     Args:
         weights: ``"ema"`` (the moving average, used for evaluation by default) or ``"raw"``.
     """
     if weights not in ("ema", "raw"):
         raise AugdiffError(f"weights={weights!r} is not known (use ema or raw)")
-    ckpt = load_checkpoint(path)
+    ckpt = load_any(path)
     try:
         cfg = config_from_stored(ckpt.meta["config"])
         data = dict(ckpt.meta["data"])

@@ -27,11 +27,11 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     # Imported here, inside main's handlers: a Ctrl-C while torch loads is one line too.
-    from augdiff.cli import bench, evaluate, flops, probe, run, sample, train
+    from augdiff.cli import bench, evaluate, flops, hub, probe, run, sample, train
 
     parser = Parser(prog="augdiff", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (train, sample, evaluate, run, bench, probe, flops):
+    for module in (train, sample, evaluate, run, bench, probe, flops, hub):
         module.add_parser(sub)
     return parser
 

@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         base: dict[str, Any] = load_yaml(args.config) if args.config else {}
         base.update({k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None})
         if args.init_from:
-            base["init_from"] = str(Path(args.init_from).resolve())
+            hub = args.init_from.startswith("hub:")  # a hub model is a name, not a path
+            base["init_from"] = args.init_from if hub else str(Path(args.init_from).resolve())
         if args.backbone:  # hf:PATH made absolute, so the run resumes and loads from any directory
             hf = args.backbone.startswith("hf:")
             base["backbone"] = "hf:" + str(Path(args.backbone[3:]).expanduser().resolve()) if hf else args.backbone

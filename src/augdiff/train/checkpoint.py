@@ -209,7 +209,7 @@ def weights_tag(meta: dict[str, Any]) -> dict[str, str]:
     return {"method": str(config.get("method")), "config_sha256": digest}
 
 
-def _read_weights(file: Path, meta: dict[str, Any]) -> dict[str, Tensor]:
+def read_weights(file: Path, meta: dict[str, Any]) -> dict[str, Tensor]:
     try:
         with safe_open(file, "pt") as f:
             written = f.metadata() or {}
@@ -264,8 +264,8 @@ def load_checkpoint(path: str | Path, *, with_trainer_state: bool = False, weigh
     return Checkpoint(
         path=ckpt,
         meta=meta,
-        model=_read_weights(ckpt / "model.safetensors", meta) if weights else {},
-        ema=_read_weights(ckpt / "ema.safetensors", meta) if weights else {},
+        model=read_weights(ckpt / "model.safetensors", meta) if weights else {},
+        ema=read_weights(ckpt / "ema.safetensors", meta) if weights else {},
         trainer_state=state,
     )
 

@@ -7,7 +7,8 @@ import torch
 from augdiff.config import LADDConfig, config_from_stored
 from augdiff.errors import AugdiffError
 from augdiff.methods import LADD_METHODS
-from augdiff.train.checkpoint import load_checkpoint, load_weights
+from augdiff.train.checkpoint import load_weights
+from augdiff.train.pretrained import load_any
 
 __all__ = ["load_backbone", "LATENT_KEYS"]
 
@@ -37,7 +38,7 @@ def load_backbone(
     concat projection) start fresh. LADD stage 2 (§3.3) starts from a stage-1 run of the same method and loads
     everything: MM-DiT, encoder, codebook and the (still untrained) latent-only denoiser.
     """
-    ckpt = load_checkpoint(path)
+    ckpt = load_any(path)
     if int(ckpt.meta["data"].get("vocab_size", -1)) != vocab_size:
         raise AugdiffError(
             f"--init-from {path}: trained on a vocabulary of {ckpt.meta['data'].get('vocab_size')} "
