@@ -35,3 +35,18 @@ def test_run_samplers_writes_results_report_and_one_plot_per_method(tmp_path):
         assert (out / f"frontier_{method}.png").stat().st_size > 0
     assert "| sampler |" in (out / "report.md").read_text()
     assert main([*argv, "--methods", "mdlm"]) == 2  # the methods are fixed
+
+
+def test_run_samplers_on_the_sawtooth_writes_its_own_files(tmp_path):
+    from augdiff.experiments.samplers_sawtooth import SAWTOOTH_RUNS
+
+    out = tmp_path / "saw"
+    argv = ["run", "samplers", "--sawtooth", "--preset", "smoke", "--out", str(out), "--device", "cpu"]
+    assert main(argv) == 0
+    results = json.loads((out / "samplers.json").read_text())
+    assert set(results["swd"]) == set(SAWTOOTH_RUNS)
+    for found in results["swd"].values():
+        assert set(found) == set(FRONTIER_SAMPLERS) and all(v["2"] > 0 for v in found.values())
+    assert (out / "samplers_swd.png").stat().st_size > 0 and "| sampler |" in (out / "samplers.md").read_text()
+    assert not (out / "results.json").exists()  # a sawtooth experiment's own results are left alone
+    assert main(["run", "text", "--sawtooth", "--out", str(out)]) == 2

@@ -17,7 +17,8 @@ def add_parser(sub: Any) -> None:
         help="sawtooth: LADD §5.1 (Table 1, Figure 2); sawtooth-ablation: each of the eight changes to the LADD "
         "authors' settings switched off alone; text: AR/MDLM/CADD/LADD on a character corpus (--corpus); "
         "cadd-sweep: CADD's latent settings against MDLM on a character corpus (--corpus; --methods: variants); "
-        "samplers: every sampler's gen-PPL against entropy for MDLM, CADD and Co-LADD (--corpus)",
+        "samplers: every sampler's gen-PPL against entropy for MDLM, CADD and Co-LADD (--corpus), or their SWD on "
+        "the sawtooth (--sawtooth)",
     )
     p.add_argument("--corpus", default=None, help="text: a UTF-8 text file, e.g. tinyshakespeare.txt")
     p.add_argument("--out", required=True, help="output directory (runs, results.json, report.md, plots)")
@@ -36,6 +37,9 @@ def add_parser(sub: Any) -> None:
         "--changes", default=None, help="sawtooth-ablation: comma-separated change numbers 1-8 (default: all)"
     )
     p.add_argument("--radii", default=None, help="sawtooth-ablation: Co-LADD also with latents of norm R, e.g. 2,4,8")
+    p.add_argument(
+        "--sawtooth", action="store_true", help="samplers: on the sawtooth's quick runs (SWD) instead of a corpus"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
@@ -46,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     methods = tuple(m.strip().lower() for m in (args.methods or default).split(",") if m.strip())
     if not methods:
         raise AugdiffError("--methods is empty (give e.g. --methods mdlm)")
+    if args.sawtooth and args.experiment != "samplers":
+        raise AugdiffError("--sawtooth applies to augdiff run samplers only (drop it)")
     if args.experiment == "sawtooth-ablation":
         return _run_ablation(args)
     if args.changes is not None or args.radii is not None:
@@ -131,10 +137,14 @@ def _run_cadd_sweep(args: argparse.Namespace) -> int:
 def _run_samplers(args: argparse.Namespace) -> int:
     from augdiff.experiments.samplers import run_samplers
 
-    if args.corpus is None:
-        raise AugdiffError("augdiff run samplers needs --corpus PATH (a UTF-8 text file, e.g. tinyshakespeare.txt)")
     if args.methods is not None:
         raise AugdiffError("augdiff run samplers compares mdlm, cadd and co-ladd (drop --methods)")
+    if args.sawtooth:
+        return _run_samplers_sawtooth(args)
+    if args.corpus is None:
+        raise AugdiffError(
+            "augdiff run samplers needs --corpus PATH (a UTF-8 text file, e.g. tinyshakespeare.txt) or --sawtooth"
+        )
     results = run_samplers(args.out, args.corpus, preset=args.preset, device=args.device, seed=args.seed)
     for method, res in results["methods"].items():
         for name, gains in res["gain_over_ancestral"].items():
@@ -142,4 +152,20 @@ def _run_samplers(args: argparse.Namespace) -> int:
             shown = ", ".join(f"T={t}: {sum(g) / len(g):+.3f}" for t, g in found.items() if g)
             print(f"{method} {name}: gain over ancestral at matched entropy {shown or 'no match'}")
     print(f"report: {Path(args.out) / 'report.md'}  results: {Path(args.out) / 'results.json'}")
+    return 0
+
+
+def _run_samplers_sawtooth(args: argparse.Namespace) -> int:
+    from augdiff.experiments.samplers_sawtooth import run_samplers_sawtooth
+    from augdiff.experiments.sawtooth import PRESETS
+
+    if args.corpus is not None:
+        raise AugdiffError("--sawtooth and --corpus are two experiments: give one")
+    if args.preset not in PRESETS:
+        raise AugdiffError(f"--preset {args.preset!r} is not known (choose one of: {', '.join(PRESETS)})")
+    results = run_samplers_sawtooth(args.out, preset=args.preset, device=args.device, seed=args.seed)
+    for name, found in results["swd"].items():
+        best = min(found, key=lambda s: min(found[s].values()))
+        print(f"{name}: lowest SWD with {best} ({min(found[best].values()):.3f})")
+    print(f"report: {Path(args.out) / 'samplers.md'}  results: {Path(args.out) / 'samplers.json'}")
     return 0
