@@ -10,7 +10,6 @@ with one line saying so, instead of hanging in retries. Rows already in augdiff'
 from __future__ import annotations
 
 import os
-import re
 import socket
 import threading
 from collections.abc import Callable
@@ -18,21 +17,20 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from augdiff.data.detokenize import (
+    lambada_detokenize,
+    lm1b_detokenize,
+    ptb_detokenize,
+    scientific_papers_detokenize,
+    wikitext_detokenize,
+)
 from augdiff.data.text import Corpus
 from augdiff.errors import AugdiffError
 
-__all__ = ["HubSource", "HUB_CORPORA", "HubCorpus", "hub_unreachable", "lm1b_detokenize"]
+__all__ = ["HubSource", "HUB_CORPORA", "ZERO_SHOT", "HubCorpus", "hub_unreachable", "lm1b_detokenize"]
 
 HUB_TIMEOUT_S = 3.0
 _TRUE = ("1", "true", "yes", "on")
-
-
-def lm1b_detokenize(text: str) -> str:
-    """Undo lm1b's word tokenization ("it 's fine , he said .") before BPE, as MDLM does (its main rules)."""
-    text = re.sub(r" ([.,;:!?%)\]])", r"\1", text)  # no space before closing punctuation
-    text = re.sub(r"([(\[$£]) ", r"\1", text)  # nor after opening brackets and currency signs
-    text = re.sub(r" (n't|'[a-z]+)\b", r"\1", text)  # contractions: do n't, it 's
-    return text.replace(" / ", "/").replace("http : //", "http://").replace("https : //", "https://")
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class HubSource:
     """Where a corpus lives on the hub and how MDLM reads it.
 
     Attributes:
-        repo, data_dir, revision: arguments of ``datasets.load_dataset``.
+        repo, config, data_dir, revision: arguments of ``datasets.load_dataset`` (``config`` is its ``name``).
         train_split, valid_split: split expressions (``train[-100000:]`` slices are allowed).
         field: the text column.
         tokenizer: what ``text.tokenizer=auto`` means (MDLM: characters for text8; BPE stands in for its
@@ -52,6 +50,7 @@ class HubSource:
 
     repo: str
     field: str = "text"
+    config: str | None = None
     data_dir: str | None = None
     revision: str | None = None
     train_split: str = "train"
@@ -78,6 +77,50 @@ HUB_CORPORA: dict[str, HubSource] = {
         "karpathy/tiny_shakespeare", data_dir="default", revision="refs/convert/parquet", tokenizer="char"
     ),
 }
+
+
+def _zero_shot(repo: str, split: str, detokenize: Any, **kw: Any) -> HubSource:
+    """An evaluation corpus: its one split serves as both (nothing here trains on it, and the large training
+    splits of WikiText-103 or PubMed are never downloaded)."""
+    return HubSource(repo, train_split=split, valid_split=split, detokenize=detokenize, **kw)
+
+
+# The zero-shot corpora of MDLM's table (and CADD Table 7, LADD Table 4): MDLM's splits (validation; test for
+# lambada, ag_news and lm1b), text columns and detokenizers, wrapped into rows of the model's length.
+ZERO_SHOT: dict[str, HubSource] = {
+    "wikitext2": _zero_shot("Salesforce/wikitext", "validation", wikitext_detokenize, config="wikitext-2-raw-v1"),
+    "wikitext103": _zero_shot("Salesforce/wikitext", "validation", wikitext_detokenize, config="wikitext-103-raw-v1"),
+    "ptb": _zero_shot(
+        "ptb-text-only/ptb_text_only",
+        "validation",
+        ptb_detokenize,
+        field="sentence",
+        data_dir="penn_treebank",
+        revision="refs/convert/parquet",
+    ),
+    "lambada": _zero_shot("EleutherAI/lambada_openai", "test", lambada_detokenize, config="default"),
+    "ag_news": _zero_shot("fancyzhx/ag_news", "test", None),
+    "pubmed": _zero_shot(
+        "armanc/scientific_papers",
+        "validation",
+        scientific_papers_detokenize,
+        field="article",
+        data_dir="pubmed",
+        revision="refs/convert/parquet",
+    ),
+    "arxiv": _zero_shot(
+        "armanc/scientific_papers",
+        "validation",
+        scientific_papers_detokenize,
+        field="article",
+        data_dir="arxiv",
+        revision="refs/convert/parquet",
+    ),
+    "lm1b": _zero_shot(
+        "billion-word-benchmark/lm1b", "test", lm1b_detokenize, data_dir="plain_text", revision="refs/convert/parquet"
+    ),
+}
+HUB_CORPORA.update({f"zero-shot-{name}": source for name, source in ZERO_SHOT.items()})
 
 
 def hub_unreachable(
@@ -151,7 +194,7 @@ class HubCorpus(Corpus):
         s = self.source
         try:
             splits = [
-                datasets.load_dataset(s.repo, data_dir=s.data_dir, revision=s.revision, split=split)[s.field]
+                datasets.load_dataset(s.repo, s.config, data_dir=s.data_dir, revision=s.revision, split=split)[s.field]
                 for split in dict.fromkeys([s.train_split, s.valid_split])
             ]
         except Exception as exc:  # noqa: BLE001 — datasets raises many types; the user needs one line
