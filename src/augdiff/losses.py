@@ -17,9 +17,11 @@ class LossOutput:
 
     Attributes:
         loss: the scalar to back-propagate (training weighting), per token.
-        nll: the ELBO estimate of the negative log-likelihood per token in nats (ELBO weighting,
-            whatever the training weighting), detached.
-        nll_per_sequence: the per-sequence ELBO terms ``[B]`` in nats per token, detached (for standard errors).
+        nll: the ELBO-weighted token term per token in nats (whatever the training weighting), detached. For
+            MDLM it is the ELBO, an upper bound on −log p(x); for a latent channel it is the token term given the
+            channel's latent, which is not a likelihood of x (``metrics.bound.nll_kind`` names it;
+            ``metrics.bound.estimate_bound`` gives CADD's bound).
+        nll_per_sequence: the same per sequence ``[B]`` in nats per token, detached (for standard errors).
         metrics: extra scalars to log (detached).
     """
 

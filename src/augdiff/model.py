@@ -74,10 +74,6 @@ class DiffusionModel(nn.Module):
         """The channel's sampling options as a value (:meth:`LatentChannel.sampling_options`)."""
         return self.channel.sampling_options(**given)
 
-    def x0_logits(self, x_t: Tensor, t: Tensor, input_embeds: Tensor | None = None) -> Tensor:
-        """SUBS log-probabilities of the clean tokens ``[B, L, V]``."""
-        return self._forward(x_t, t, ChannelInput(input_embeds=input_embeds))[0]
-
     def _forward(self, x_t: Tensor, t: Tensor, inputs: ChannelInput) -> tuple[Tensor, Tensor | None]:
         """SUBS log-probabilities and, for a two-stream network, its latent head."""
         if inputs.latent is None:
