@@ -175,3 +175,15 @@ def test_given_tokens_inform_the_joint_latent_but_not_the_sequential_one(method)
     a, b = torch.tensor([0, 1, 2, 3, 0, 1]), torch.tensor([3, 3, 3, 3, 3, 3])
     assert not torch.equal(heads_and_latents(a, 0.0)[0], heads_and_latents(b, 0.0)[0])  # joint: the head reads them
     assert torch.equal(heads_and_latents(a, 1.0)[1], heads_and_latents(b, 1.0)[1])  # sequential: the latent never does
+
+
+def test_the_configs_sampling_keys_are_the_defaults_the_cli_and_api_override():
+    """ladd.lag / latent_steps / eta / guidance in the YAML are what sampling uses unless --lag … (or
+    sampling_options(lag=…)) says otherwise: the CLI, the config and the API use the same words."""
+    model = ladd_model("co-ladd", lag=1.0, latent_steps=3, guidance=2.0)
+    options = model.sampling_options()
+    assert (options.lag, options.latent_steps, options.eta, options.guidance) == (1.0, 3, 0.0, 2.0)
+    assert model.particles() == 2  # the guidance default doubles the rows
+    prior_calls = spy(model.channel.prior)
+    assert model.init_state(torch.full((2, L), V), gen(0)).t_y == 0.0 and len(prior_calls) == 3
+    assert model.sampling_options(lag=0.0).lag == 0.0 and model.sampling_options(lag=0.0).latent_steps == 3

@@ -92,6 +92,7 @@ class LADDChannel(LatentChannel):
         independent_t: bool = False,
         p_seq: float = 0.5,
         latent_weighting: str = "constant",
+        sampling: LADDSampling | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -104,6 +105,7 @@ class LADDChannel(LatentChannel):
         self.independent_t = independent_t
         self.p_seq = p_seq
         self.latent_weighting = latent_weighting
+        self.sampling_defaults = sampling or LADDSampling()  # the config's ladd.lag, latent_steps, eta, guidance
         if stage == 2:  # the encoder is frozen in stage 2 (§3.3)
             for p in self.encoder.parameters():
                 p.requires_grad_(False)
@@ -191,7 +193,7 @@ class LADDChannel(LatentChannel):
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage == 1):
             y0, encoder_loss, clean = self.encode(x0, self._blank(x_t, generator))
         b = x0.shape[0]
-        t_y = self._latent_time(t, generator, (options or LADDSampling()).lag)
+        t_y = self._latent_time(t, generator, (options or self.sampling_defaults).lag)
         y_t = self.noise(y0, t_y, generator)
         dropped = torch.zeros(b, dtype=torch.bool, device=x0.device)
         if self.training and self.p_cf > 0:  # Eq 76: the null latent enters as it is, never noised (authors' code)
@@ -247,7 +249,7 @@ class LADDChannel(LatentChannel):
         guidance: float | None = None,
     ) -> LADDSampling:
         """Inference options: lag λ (0 joint … 1 sequential), latent steps T_y, DDIM η, guidance scale w."""
-        default = LADDSampling()
+        default = self.sampling_defaults
         return LADDSampling(
             lag=default.lag if lag is None else float(lag),
             latent_steps=default.latent_steps if latent_steps is None else int(latent_steps),
@@ -256,7 +258,7 @@ class LADDChannel(LatentChannel):
         )
 
     def num_particles(self, options: LADDSampling | None = None) -> int:
-        return 2 if (options or LADDSampling()).guidance != 1.0 else 1
+        return 2 if (options or self.sampling_defaults).guidance != 1.0 else 1
 
     def require_latent_denoisers(self) -> None:
         """Sampling needs stage 2: in stage 1 the latent head and the latent-only denoiser are never trained."""
@@ -277,7 +279,7 @@ class LADDChannel(LatentChannel):
     ) -> LADDState:
         """y at t_y = 1, then the latent-only phase to t_y = 1 − λ (never reads the tokens)."""
         self.require_latent_denoisers()
-        opts: LADDSampling = options or LADDSampling()
+        opts: LADDSampling = options or self.sampling_defaults
         y = self.terminal(x_T.shape[0], x_T.device, generator)
         n = 0 if opts.lag == 0.0 else max(1, round(opts.lag * opts.latent_steps))
         grid = torch.linspace(1.0, 1.0 - opts.lag, n + 1, dtype=torch.float64).tolist()
@@ -358,5 +360,6 @@ def ladd_parts(section: Any, context: ChannelContext, head_width: int) -> tuple[
         independent_t=section.independent_t,
         p_seq=section.p_seq,
         latent_weighting=section.latent_weighting,
+        sampling=LADDSampling(section.lag, section.latent_steps, section.eta, section.guidance),
     )
     return _encoder(section, context), prior, common

@@ -100,6 +100,12 @@ class LADDConfig:
     p_drop: float = 0.0
     independent_t: bool = False
     p_seq: float = 0.5  # 0: trained for joint inference only, 1: sequential only (the authors' way), between: both
+    # Sampling defaults (CLI --lag, --latent-steps, --eta, --guidance; the API's sampling_options(...) keywords):
+    # the latent's lead λ (0 joint, 1 sequential), latent-only steps T_y, Co-LADD's DDIM η, latent guidance w.
+    lag: float = 0.0
+    latent_steps: int = 128
+    eta: float = 0.0
+    guidance: float = 1.0
     prior: str = "auto"
     prior_hidden: int = 128
     prior_layers: int = 3
