@@ -34,6 +34,9 @@ def _check_reusable(cfg: TrainConfig, run_dir: Path, step: int, stored: dict[str
     """A run found in the output directory is reused only if it was trained with exactly these settings."""
     wanted = flatten(config_to_dict(cfg))
     have = flatten(config_to_dict(config_from_stored(stored)))
+    for tree in (wanted, have):  # a stage-1 folder is named for its run: a copied or moved output still matches
+        if tree.get("init_from"):
+            tree["init_from"] = Path(tree["init_from"]).name
     unused = [f"{s}." for s in ("cadd", "ladd") if not cfg.method.endswith(s)]  # sections other methods ignore
     differ = [
         k for k in wanted if k not in RESUMABLE_KEYS and not k.startswith(tuple(unused)) and have.get(k) != wanted[k]
