@@ -37,7 +37,7 @@ class MethodSpec:
             diffusion channel, the AR reference); imported only when a model is built.
         network: ``dit``, or ``mmdit`` (a second stream for the latent; the channel module's ``head_width``
             gives the latent head's width).
-        latent_schedules: the values its ``<section>.schedule`` may take (empty: any the section allows).
+        latent_schedules: the values its ``<section>.schedule`` may take (LADD methods; the others have none).
     """
 
     name: str

@@ -91,3 +91,10 @@ def test_zero_shot_and_data_are_one_or_the_other(tmp_path, capsys):
     assert main(["eval", str(tmp_path), "--zero-shot", "wikitext2", "--data", "sawtooth"]) == 2
     assert main(["eval", str(tmp_path), "--zero-shot", "imagenet"]) == 2
     assert "unknown imagenet" in capsys.readouterr().err
+
+
+def test_corpora_of_one_repository_and_their_detokenizers_have_their_own_cache_rows():
+    ids = {name: hub.HubCorpus(f"hf:zero-shot-{name}", f"zero-shot-{name}").identity() for name in ZERO_SHOT}
+    assert ids["wikitext2"] != ids["wikitext103"]  # one repository, two configs
+    assert ids["pubmed"] != ids["arxiv"]
+    assert "lm1b_detokenize" in ids["lm1b"]["detokenize"]

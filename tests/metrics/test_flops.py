@@ -131,3 +131,17 @@ def test_cli_bad_input_is_one_line_and_exit_code_2(capsys, args, match):
     assert main(["flops", "--model-size", "xxs", "--seq-len", "16", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and match in err, err
+
+
+def test_a_sample_counts_the_latent_steps_of_the_runs_own_lag():
+    """A run configured for sequential inference (ladd.lag=1) samples with T_y latent-only steps first; the
+    FLOPs of a sample count them without being told."""
+    from ladd_models import L, ladd_model
+
+    from augdiff.metrics.generation import step_flops
+
+    seq = ladd_model("co-ladd", lag=1.0, latent_steps=3)
+    joint = ladd_model("co-ladd")
+    a, b = step_flops(seq, L, 2), step_flops(joint, L, 2)
+    assert a["gflops_per_sample"] > 2 * a["gflops_per_step"]
+    assert b["gflops_per_sample"] == pytest.approx(2 * b["gflops_per_step"])

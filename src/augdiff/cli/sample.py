@@ -19,6 +19,7 @@ from augdiff.errors import AugdiffError
 from augdiff.files import check_output_file, ensure_dir, write_failed
 from augdiff.runs import load_run
 from augdiff.sampling import REMASKING, Remasking, generate, generate_blocks
+from augdiff.sampling.named import REFERENCE_ETA
 from augdiff.specs import METHOD_SPECS, SAMPLING_OPTIONS, method_spec
 from augdiff.train import resolve_device
 
@@ -86,7 +87,12 @@ def add_parser(sub: Any) -> None:
         help="let unmasked tokens return to the mask: ReMDM's cap, rescale, conf or loop strategy, or the discrete "
         "flow-matching corrector (dfm)",
     )
-    p.add_argument("--remask-eta", type=float, default=0.02, help="ReMDM's η (cap, rescale, loop)")
+    p.add_argument(
+        "--remask-eta",
+        type=float,
+        default=None,
+        help="ReMDM's η (cap, rescale, loop; default: its authors' 0.008, 0.015, 0.02)",
+    )
     p.add_argument("--t-on", type=float, default=0.55, help="ReMDM-loop: time the loop starts")
     p.add_argument("--t-off", type=float, default=0.05, help="ReMDM-loop: time the loop ends")
     p.add_argument("--alpha-on", type=float, default=0.9, help="ReMDM-loop: α held during the loop")
@@ -140,7 +146,8 @@ def _remasking(args: argparse.Namespace) -> Remasking | None:
     if args.ordering != "random":
         raise AugdiffError("--remasking and --ordering are two different samplers: choose one")
     try:
-        return Remasking(args.remasking, eta=args.remask_eta, t_on=args.t_on, t_off=args.t_off, alpha_on=args.alpha_on)
+        eta = REFERENCE_ETA.get(args.remasking, 0.02) if args.remask_eta is None else args.remask_eta
+        return Remasking(args.remasking, eta=eta, t_on=args.t_on, t_off=args.t_off, alpha_on=args.alpha_on)
     except ValueError as exc:
         flags = {"eta": "--remask-eta", "t_off": "--t-off/--t-on", "alpha_on": "--alpha-on"}
         flag = next((f for k, f in flags.items() if k in str(exc)), "--remasking")

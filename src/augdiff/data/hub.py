@@ -171,7 +171,17 @@ class HubCorpus(Corpus):
 
     def identity(self) -> dict[str, Any]:
         s = self.source
-        return {"hub": s.repo, "data_dir": s.data_dir, "revision": s.revision, "splits": [s.train_split, s.valid_split]}
+        # everything that changes the text: two configs of one repo, or a changed detokenizer, are other rows
+        detok = None if s.detokenize is None else f"{s.detokenize.__module__}.{s.detokenize.__name__}/2"
+        return {
+            "hub": s.repo,
+            "config": s.config,
+            "data_dir": s.data_dir,
+            "revision": s.revision,
+            "splits": [s.train_split, s.valid_split],
+            "field": s.field,
+            "detokenize": detok,
+        }
 
     def documents(self, packing: str) -> tuple[list[str], list[str]]:
         if self._splits is None:

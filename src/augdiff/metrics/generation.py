@@ -129,6 +129,7 @@ def step_flops(model: Any, seq_len: int, steps: int | None, options: Any = None)
         total = seq_len * token["measured_gflops"]
     else:
         assert steps is not None, "a diffusion model needs a number of sampling steps"
+        options = options if options is not None else model.sampling_options()  # the run's own defaults
         token = sampling_step_flops(model, 1, seq_len, options)
         total = steps * token["measured_gflops"]
         lag = float(getattr(options, "lag", 0.0))

@@ -57,11 +57,9 @@ def generate_blocks(
         raise ValueError(f"block must lie in [1, window={window}], got {block}")
     if length < 1:
         raise ValueError(f"length must be positive, got {length}")
-    x = (
-        torch.empty(num, 0, dtype=torch.long)
-        if prefix is None
-        else prefix.reshape(-1, prefix.shape[-1]).expand(num, -1)
-    )
+    x = torch.empty(num, 0, dtype=torch.long)
+    if prefix is not None:  # generate returns rows on the CPU: the sequence is built there
+        x = prefix.cpu().reshape(-1, prefix.shape[-1]).expand(num, -1)
     if x.shape[1] < window - block:  # the first window: the whole of L, after what is given
         x = _window(model, schedule, x, window, steps, window_seed(seed, window), options)
     while x.shape[1] < length:  # windows of L: the last L − B tokens as context, B new ones (the last cut to fit)

@@ -80,8 +80,11 @@ def save_pretrained(run: str | Path, folder: str | Path, *, weights: str = "ema"
     meta = {"config": ckpt.meta["config"], "data": ckpt.meta["data"]}
     from augdiff import __version__
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    except OSError as exc:
+        raise AugdiffError(f"{folder}: cannot write the pretrained folder ({exc.strerror or exc})") from None
     try:
         state = {k: v.contiguous() for k, v in (ckpt.ema if weights == "ema" else ckpt.model).items()}
         save_file(state, tmp / "model.safetensors", metadata={"format": PRETRAINED_FORMAT, **weights_tag(meta)})
@@ -101,6 +104,8 @@ def save_pretrained(run: str | Path, folder: str | Path, *, weights: str = "ema"
 
 def _read_pretrained(folder: Path) -> Checkpoint:
     config = json.loads((folder / "config.json").read_text())
+    if not all(isinstance(config.get(k), dict) for k in ("config", "data")):
+        raise AugdiffError(f"{folder}/config.json lacks the run's config or data description (a damaged model folder)")
     meta = {"format": config["format"], "step": config.get("step", 0), **{k: config[k] for k in ("config", "data")}}
     state = read_weights(folder / "model.safetensors", meta)
     return Checkpoint(path=folder, meta=meta, model=state, ema=state, trainer_state=None)
