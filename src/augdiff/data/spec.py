@@ -1,6 +1,7 @@
-"""``--data`` strings: ``sawtooth``, ``tokens:PATH.npy``, ``text:PATH`` (a local text file) and ``hf:NAME``
-(a hub corpus: ``text8``, ``lm1b``, ``openwebtext``, ``tiny_shakespeare``); text is tokenized as the run's
-``text`` section says (characters by default for ``text:PATH``)."""
+"""``--data`` strings: ``sawtooth``, ``pairs`` (a pair-structured synthetic task), ``tokens:PATH.npy``,
+``text:PATH`` (a local text file) and ``hf:NAME`` (a hub corpus: ``text8``, ``lm1b``, ``openwebtext``,
+``tiny_shakespeare``, the ``zero-shot-*`` evaluation corpora); text is tokenized as the run's ``text`` section
+says (characters by default for ``text:PATH``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from augdiff.config import TextConfig
 from augdiff.data.base import TokenDataset
 from augdiff.data.hub import HubCorpus
+from augdiff.data.pairs import PairsDataset
 from augdiff.data.sawtooth import SawtoothDataset
 from augdiff.data.text import FileCorpus, make_text_dataset
 from augdiff.data.tokens import ArrayDataset, load_token_array, split_rows
@@ -18,7 +20,7 @@ from augdiff.errors import AugdiffError
 __all__ = ["make_dataset", "DEFAULT_TEXT_SEQ_LEN"]
 
 DEFAULT_TEXT_SEQ_LEN = 128
-_FORMS = "sawtooth, tokens:PATH.npy, text:PATH or hf:NAME"
+_FORMS = "sawtooth, pairs, tokens:PATH.npy, text:PATH or hf:NAME"
 # Text from a file and from the hub is the same kind of data: a model trained on one evaluates on the other.
 _TEXT_KINDS = ("text", "hf")
 
@@ -53,6 +55,11 @@ def make_dataset(
         vocab_size = like["vocab_size"]
     if kind == "sawtooth" and not path:
         data: TokenDataset = SawtoothDataset(128 if seq_len is None else seq_len)
+    elif kind == "pairs" and not path:
+        try:
+            data = PairsDataset(32 if seq_len is None else seq_len)
+        except ValueError as exc:
+            raise AugdiffError(f"--data pairs: {exc} (set seq_len)") from None
     elif kind == "tokens" and path:
         arr, vocab = load_token_array(spec, path, vocab_size, for_model=like is not None)
         if seq_len is not None and arr.shape[1] != seq_len:
@@ -77,5 +84,5 @@ def _check_same_kind(spec: str, kind: str, like: dict[str, Any]) -> None:
     if kind != trained_kind and not (kind in _TEXT_KINDS and trained_kind in _TEXT_KINDS):
         raise AugdiffError(
             f"--data {spec}: this model was trained on {trained_kind} data ({like['spec']}), not on {kind} "
-            f"(give --data {trained_kind}{'' if trained_kind == 'sawtooth' else ':PATH'})"
+            f"(give --data {trained_kind}{'' if trained_kind in ('sawtooth', 'pairs') else ':PATH'})"
         )
