@@ -17,7 +17,14 @@ from torch import Tensor, nn
 
 from augdiff.channels.base import ChannelContext
 from augdiff.channels.ladd import LADDChannel, ladd_parts
-from augdiff.processes.gaussian import continuous_kl_weight, ddim_step, gaussian_forward
+from augdiff.processes.gaussian import (
+    PREDICTION_TARGETS,
+    continuous_kl_weight,
+    ddim_step,
+    gaussian_forward,
+    prediction_target,
+    y0_from_prediction,
+)
 from augdiff.schedules.gaussian import GaussianSchedule, make_gaussian_schedule
 
 __all__ = [
@@ -72,11 +79,14 @@ class CoLADDChannel(LADDChannel):
         radius: float = 1.0,
         latent_mse: str = "mean",
         encoder_noise: float = 0.0,
+        target: str = "y0",
         **kwargs: object,
     ) -> None:
         super().__init__(encoder, prior, **kwargs)  # type: ignore[arg-type]
         assert normalize in NORMALIZATIONS, f"normalize={normalize!r}"
         assert latent_mse in ("mean", "sum"), f"latent_mse={latent_mse!r}"
+        assert target in PREDICTION_TARGETS, f"target={target!r}"
+        self.target = target  # what the latent heads regress: y0 (the paper), eps, v or flow
         self.schedule = schedule
         self.normalize, self.radius = normalize, radius
         self.latent_mse = latent_mse
@@ -108,7 +118,8 @@ class CoLADDChannel(LADDChannel):
             weight = continuous_kl_weight(t_y.clamp_min(1e-3), self.schedule).float()
         else:
             weight = torch.ones_like(t_y, dtype=torch.float32)
-        return latent_regression_loss(head, y0, weight, self.latent_mse)
+        target = prediction_target(y0.float(), y_t.float(), t_y, self.schedule, self.target)
+        return latent_regression_loss(head, target, weight, self.latent_mse)
 
     def terminal(self, batch: int, device: torch.device, generator: torch.Generator | None) -> Tensor:
         shape = (batch, self.prior.latent_len, self.latent_dim)
@@ -122,7 +133,8 @@ class CoLADDChannel(LADDChannel):
         self, y: Tensor, head: Tensor, t: float, s: float, generator: torch.Generator | None, eta: float = 0.0
     ) -> Tensor:
         """DDIM (Eq 39–41) towards ŷ_0, projected on the sphere when latents are normalized."""
-        y0_hat = project_latent(head.float(), self.normalize, self.radius)
+        y0_hat = y0_from_prediction(head.float(), y.float(), t, self.schedule, self.target)
+        y0_hat = project_latent(y0_hat, self.normalize, self.radius)
         if s <= 0.0:
             return y0_hat
         noise = torch.randn(y.shape, device=y.device, dtype=y.dtype, generator=generator)
@@ -146,5 +158,6 @@ def build(section: Any, context: ChannelContext) -> CoLADDChannel:
         radius=section.radius,
         latent_mse=section.latent_mse,
         encoder_noise=section.encoder_noise,
+        target=section.latent_target,
         **common,
     )

@@ -18,6 +18,7 @@ from vector_quantize_pytorch import VectorQuantize
 
 from augdiff.channels.base import ChannelContext
 from augdiff.channels.ladd import LADDChannel, ladd_parts
+from augdiff.errors import AugdiffError
 from augdiff.losses import masked_diffusion_nll
 from augdiff.processes import forward_mask, subs_log_probs, unmask_step
 from augdiff.schedules import MaskSchedule, make_mask_schedule
@@ -107,6 +108,11 @@ def head_width(section: Any) -> int:
 
 def build(section: Any, context: ChannelContext) -> DiLADDChannel:
     """Di-LADD from the ``ladd.*`` section; schedule ``auto`` is the authors' α_y = 1 − t² (their code)."""
+    if section.latent_target != "y0":
+        raise AugdiffError(
+            f"ladd.latent_target={section.latent_target} is for Co-LADD's continuous latent; Di-LADD's head predicts "
+            "code logits (drop it)"
+        )
     encoder, prior, common = ladd_parts(section, context, head_width(section))
     schedule = "polynomial" if section.schedule == "auto" else section.schedule
     return DiLADDChannel(

@@ -44,6 +44,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     ),
     "ladd.latent_weighting": ("constant", "elbo"),
     "ladd.latent_mse": ("mean", "sum"),
+    "ladd.latent_target": ("y0", "eps", "v", "flow"),
     "ladd.latent_embed": ("mlp", "linear"),
     "ladd.latent_positions": ("after", "restart"),
     "ladd.prior": ("auto", "mlp", "dit"),

@@ -95,7 +95,9 @@ class LADDConfig:
     lambda_x: float = 1.0
     lambda_y: float = 1.0
     latent_weighting: str = "constant"
-    latent_mse: str = "mean"  # mean | sum over the latent width d′
+    latent_mse: str = "mean"
+    # Co-LADD: what the latent heads regress — y0 (the paper, LDDM), eps, v or flow (the path's velocity)
+    latent_target: str = "y0"  # mean | sum over the latent width d′
     p_cf: float = 0.1
     p_drop: float = 0.0
     independent_t: bool = False

@@ -27,7 +27,16 @@ from torch import Tensor
 
 from augdiff.schedules.gaussian import GaussianSchedule
 
-__all__ = ["gaussian_forward", "gaussian_bridge", "bridge_kl_weight", "continuous_kl_weight", "ddim_step"]
+__all__ = [
+    "gaussian_forward",
+    "gaussian_bridge",
+    "bridge_kl_weight",
+    "continuous_kl_weight",
+    "ddim_step",
+    "PREDICTION_TARGETS",
+    "prediction_target",
+    "y0_from_prediction",
+]
 
 
 def _col(value: Tensor, like: Tensor) -> Tensor:
@@ -128,3 +137,52 @@ def ddim_step(
     eps_hat = (y_t - _col(a_t, y_t) * y0_hat) / _col(b_t, y_t)
     direction = (b_s**2 - sigma2).clamp_min(0.0).sqrt()
     return _col(a_s, y_t) * y0_hat + _col(direction, y_t) * eps_hat + _col(sigma2.sqrt(), y_t) * noise
+
+
+PREDICTION_TARGETS = ("y0", "eps", "v", "flow")
+FLOW_T_MARGIN = 1e-4  # the flow target reads a′, b′ at t in [1e-4, 1 − 1e-4] (the sqrt schedules' slope is ∞ at 1)
+
+
+def prediction_target(y0: Tensor, y_t: Tensor, t: Tensor, schedule: GaussianSchedule, kind: str) -> Tensor:
+    r"""What a network regresses at :math:`y_t = a_t y_0 + b_t\varepsilon` (t > 0), for each parameterization:
+
+    ``y0`` the clean value (LADD Eq 35–36); ``eps`` the noise :math:`\varepsilon = (y_t - a_t y_0)/b_t` (Ho et al.
+    2020); ``v`` :math:`a_t\varepsilon - b_t y_0` (Salimans & Ho 2022); ``flow`` the path's velocity
+    :math:`\dot y_t = a'_t y_0 + b'_t\varepsilon` (flow matching; for the flow path a = 1−t, b = t it is ε − y_0;
+    the slopes are read at t clamped to [1e-4, 1 − 1e-4], where a square-root schedule's is finite).
+    """
+    out = schedule(torch.as_tensor(t, dtype=torch.float64))
+    a, b = _col(out.signal, y0), _col(out.noise, y0)
+    if kind == "y0":
+        return y0
+    eps = (y_t - a * y0) / b
+    if kind == "eps":
+        return eps
+    if kind == "v":
+        return a * eps - b * y0
+    assert kind == "flow", f"prediction target must be one of {PREDICTION_TARGETS}, got {kind!r}"
+    velocity = schedule(_flow_time(torch.as_tensor(t, dtype=torch.float64)))
+    return _col(velocity.d_signal, y0) * y0 + _col(velocity.d_noise, y0) * eps
+
+
+def y0_from_prediction(pred: Tensor, y_t: Tensor, t: Tensor | float, schedule: GaussianSchedule, kind: str) -> Tensor:
+    r""":math:`\hat y_0` from a prediction of :func:`prediction_target` — the 2×2 system of (y_t, target) in
+    (y_0, ε) solved: ``eps`` :math:`(y_t - b\hat\varepsilon)/a`; ``v`` :math:`(a y_t - b\hat v)/(a^2+b^2)`;
+    ``flow`` :math:`(b' y_t - b\hat u)/(a b' - b a')`."""
+    if kind == "y0":
+        return pred
+    out = schedule(torch.as_tensor(t, dtype=torch.float64).reshape(-1))
+    a, b = _col(out.signal.reshape(-1), y_t), _col(out.noise.reshape(-1), y_t)
+    if kind == "eps":
+        return (y_t - b * pred) / a
+    if kind == "v":
+        return (a * y_t - b * pred) / (a**2 + b**2)
+    assert kind == "flow", f"prediction target must be one of {PREDICTION_TARGETS}, got {kind!r}"
+    velocity = schedule(_flow_time(torch.as_tensor(t, dtype=torch.float64).reshape(-1)))
+    da, db = _col(velocity.d_signal, y_t), _col(velocity.d_noise, y_t)
+    return (db * y_t - b * pred) / (a * db - b * da)
+
+
+def _flow_time(t: Tensor) -> Tensor:
+    """Times for the path's derivatives, kept off the ends where a square-root schedule's slope is infinite."""
+    return t.clamp(FLOW_T_MARGIN, 1.0 - FLOW_T_MARGIN)
