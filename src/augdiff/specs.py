@@ -71,7 +71,7 @@ METHOD_SPECS: dict[str, MethodSpec] = {
         MethodSpec(
             "co-ladd",
             _LADD_PAPER,
-            sampling_options=("lag", "latent_steps", "eta", "guidance"),
+            sampling_options=("lag", "latent_steps", "eta", "guidance", "latent_from"),
             channel="augdiff.channels.co_ladd",
             latent_schedules=("auto", "ladd-sqrt", "vp-sqrt", "vp-linear", "vp-cosine"),
             **_LADD,
@@ -79,7 +79,7 @@ METHOD_SPECS: dict[str, MethodSpec] = {
         MethodSpec(
             "di-ladd",
             _LADD_PAPER,
-            sampling_options=("lag", "latent_steps", "guidance"),
+            sampling_options=("lag", "latent_steps", "guidance", "latent_from"),
             channel="augdiff.channels.di_ladd",
             latent_schedules=("auto", "linear", "loglinear", "polynomial", "cosine"),
             **_LADD,

@@ -187,3 +187,23 @@ def test_the_configs_sampling_keys_are_the_defaults_the_cli_and_api_override():
     prior_calls = spy(model.channel.prior)
     assert model.init_state(torch.full((2, L), V), gen(0)).t_y == 0.0 and len(prior_calls) == 3
     assert model.sampling_options(lag=0.0).lag == 0.0 and model.sampling_options(lag=0.0).latent_steps == 3
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_lagged_latent_can_be_encoded_from_the_given_tokens(method):
+    """latent_from=encoder: sequential inference starts from the encoder's reading of the given tokens (free
+    positions blanked), so different given tokens give different latents, and no prior step runs."""
+    model = ladd_model(method, normalize="unit") if method == "co-ladd" else ladd_model(method)
+    options = model.sampling_options(lag=1.0, latent_steps=4, latent_from="encoder")
+    prior_calls = spy(model.channel.prior)
+
+    def latent(given):
+        x = torch.full((2, L), V)
+        x[:, :6] = given
+        return model.init_state(x, gen(0), options).y
+
+    a, b = latent(torch.tensor([0, 1, 2, 3, 0, 1])), latent(torch.tensor([3, 3, 3, 3, 3, 3]))
+    assert not torch.equal(a, b) and not prior_calls
+    free = torch.full((2, L), V)
+    with pytest.raises(AugdiffError, match="given tokens"):
+        model.init_state(free, gen(0), options)

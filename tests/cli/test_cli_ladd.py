@@ -57,9 +57,14 @@ def sample(run_dir, out, *args):
         ("di-ladd", ["--inference", "joint"]),
         ("di-ladd", ["--inference", "sequential", "--latent-steps", "4"]),
         ("di-ladd", ["--lag", "0.5", "--guidance", "1.5"]),
+        ("co-ladd", ["--inference", "sequential", "--latent-from", "encoder", "--infill", "1 0 [MASK:4] 1"]),
+        ("di-ladd", ["--lag", "0.5", "--latent-from", "encoder", "--infill", "0 [MASK:3] 1 1"]),
     ],
-    ids=["co-joint", "co-seq", "co-lag-guided", "co-lag-eta", "di-joint", "di-seq", "di-lag-guided"],
-)
+    ids=[
+        "co-joint", "co-seq", "co-lag-guided", "co-lag-eta", "di-joint", "di-seq", "di-lag-guided", "co-seq-encoded",
+        "di-lag-encoded",
+    ],
+)  # fmt: skip
 def test_stage_2_runs_sample(runs, tmp_path, method, flags):
     out = tmp_path / "samples.npy"
     assert sample(runs[method, 2], out, *flags) == 0
@@ -118,6 +123,12 @@ def test_ladd_flags_are_refused_for_mdlm(runs, tmp_path, capsys, flags, named):
     err = capsys.readouterr().err
     assert one_line(err) and named in err and "this run is mdlm" in err
     assert not out.exists()
+
+
+def test_an_encoded_latent_without_given_tokens_is_one_line(runs, tmp_path, capsys):
+    assert sample(runs["co-ladd", 2], tmp_path / "s.npy", "--lag", "1", "--latent-from", "encoder") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--prefix or --infill" in err[0]
 
 
 def test_the_inference_flag_is_named_for_mdlm(runs, tmp_path, capsys):

@@ -32,12 +32,15 @@ __all__ = ["LADDChannel", "LADDSampling", "LADDState", "guided_log_probs", "ladd
 @dataclass(frozen=True)
 class LADDSampling:
     """LADD's inference options: the lag λ ∈ [0, 1] (0 joint, 1 sequential), the latent-only steps T_y of the
-    lead, DDIM's η (Co-LADD) and the latent guidance scale w (1: none)."""
+    lead, DDIM's η (Co-LADD), the latent guidance scale w (1: none), and where a lagged latent comes from:
+    ``prior`` (the latent-only denoiser, which reads no tokens) or ``encoder`` (the encoder applied to the given
+    tokens — prefix or infill — with the free positions blanked, as ``ladd.p_drop`` trains it to read them)."""
 
     lag: float = 0.0
     latent_steps: int = 128
     eta: float = 0.0
     guidance: float = 1.0
+    latent_from: str = "prior"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.lag <= 1.0:
@@ -48,6 +51,8 @@ class LADDSampling:
             raise ValueError(f"eta must be ≥ 0, got {self.eta}")
         if not abs(self.guidance) < float("inf"):
             raise ValueError(f"guidance must be a finite number, got {self.guidance}")
+        if self.latent_from not in ("prior", "encoder"):
+            raise ValueError(f"latent_from must be prior or encoder, got {self.latent_from!r}")
 
 
 @dataclass
@@ -247,14 +252,17 @@ class LADDChannel(LatentChannel):
         latent_steps: int | None = None,
         eta: float | None = None,
         guidance: float | None = None,
+        latent_from: str | None = None,
     ) -> LADDSampling:
-        """Inference options: lag λ (0 joint … 1 sequential), latent steps T_y, DDIM η, guidance scale w."""
+        """Inference options: lag λ (0 joint … 1 sequential), latent steps T_y, DDIM η, guidance scale w, and
+        the source of a lagged latent (``prior`` or ``encoder``)."""
         default = self.sampling_defaults
         return LADDSampling(
             lag=default.lag if lag is None else float(lag),
             latent_steps=default.latent_steps if latent_steps is None else int(latent_steps),
             eta=default.eta if eta is None else float(eta),
             guidance=default.guidance if guidance is None else float(guidance),
+            latent_from=default.latent_from if latent_from is None else latent_from,
         )
 
     def num_particles(self, options: LADDSampling | None = None) -> int:
@@ -280,6 +288,8 @@ class LADDChannel(LatentChannel):
         """y at t_y = 1, then the latent-only phase to t_y = 1 − λ (never reads the tokens)."""
         self.require_latent_denoisers()
         opts: LADDSampling = options or self.sampling_defaults
+        if opts.latent_from == "encoder" and opts.lag > 0:
+            return self._encoded_state(x_T, opts, generator)
         y = self.terminal(x_T.shape[0], x_T.device, generator)
         n = 0 if opts.lag == 0.0 else max(1, round(opts.lag * opts.latent_steps))
         grid = torch.linspace(1.0, 1.0 - opts.lag, n + 1, dtype=torch.float64).tolist()
@@ -287,6 +297,20 @@ class LADDChannel(LatentChannel):
             t_b = torch.full((y.shape[0],), t, device=y.device)
             y = self.reverse(y, self.prior(self.latent_input(y), t_b), t, s, generator, opts.eta)
         return LADDState(y=y, t_y=1.0 - opts.lag, options=opts, null=self._null_input(y, opts))
+
+    def _encoded_state(self, x_T: Tensor, opts: LADDSampling, generator: torch.Generator | None) -> LADDState:
+        """The latent encoded from the given tokens (free positions blanked), noised to t_y = 1 − λ: what the
+        given tokens say about the latent, instead of a draw from the prior that never reads them."""
+        free = x_T == self.mask_id
+        if bool(free.all(dim=-1).any()):
+            raise AugdiffError("--latent-from encoder needs given tokens: add --prefix or --infill")
+        try:
+            y0, _, _ = self.encode(x_T.clamp(max=self.mask_id - 1), free)
+        except TypeError:  # a frozen pretrained encoder reads whole texts, with no blanks
+            raise AugdiffError("--latent-from encoder needs a trainable encoder (ladd.encoder=dit)") from None
+        t_y = 1.0 - opts.lag
+        y = y0 if t_y == 0 else self.noise(y0, torch.full((y0.shape[0],), t_y, device=y0.device), generator)
+        return LADDState(y=y, t_y=t_y, options=opts, null=self._null_input(y, opts))
 
     def sample_input(self, network: TokenNetwork, x_t: Tensor, state: LADDState) -> ChannelInput:
         latent = self.latent_input(state.y)

@@ -65,6 +65,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--latent-steps", type=int, default=None, help="co-ladd/di-ladd: latent-only steps T_y (λ=1)")
     p.add_argument("--eta", type=float, default=None, help="co-ladd: DDIM stochasticity η (0 deterministic)")
     p.add_argument("--guidance", type=float, default=None, help="co-ladd/di-ladd: latent guidance scale w (1: none)")
+    p.add_argument(
+        "--latent-from",
+        choices=("prior", "encoder"),
+        default=None,
+        help="co-ladd/di-ladd with a lag: the latent from the latent-only prior (reads no tokens), or encoded from "
+        "the --prefix / --infill tokens (free positions blanked; best with an encoder trained with ladd.p_drop > 0)",
+    )
     p.add_argument("--prefix", help="text every sample starts with (text models; after BOS when rows start with one)")
     p.add_argument(
         "--ordering",
@@ -258,6 +265,8 @@ def run(args: argparse.Namespace) -> int:
     infill = None if args.infill is None else parse_infill(args.infill, tokenizer, loaded.data)
     if infill is not None and (ar or prefix is not None):
         raise AugdiffError("--infill needs a diffusion model and no --prefix (an AR model only continues a prefix)")
+    if getattr(args, "latent_from", None) == "encoder" and prefix is None and infill is None:
+        raise AugdiffError("--latent-from encoder reads the given tokens: add --prefix or --infill")
     length = args.length or seq_len
     block = args.block or max(1, seq_len // 2)
     if length > seq_len and (ar or infill is not None):
