@@ -18,6 +18,8 @@ is dropped before the softmax, so every distribution is over the V data tokens.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -118,6 +120,11 @@ class ARModel(nn.Module):
         per_seq = (terms / counted.sum(-1).clamp_min(1)).detach()
         loss = terms.sum() / counted.sum().clamp_min(1)
         return LossOutput(loss=loss, nll=per_seq.mean(), nll_per_sequence=per_seq)
+
+    def sample(self, num: int, seq_len: int, steps: int | None = None, **options: Any) -> Tensor:
+        """``num`` sequences ``[num, seq_len]`` token by token (:func:`generate_ar`; ``steps`` does not apply): the
+        sampling side of the protocol AR and diffusion models share (``DiffusionModel.sample``)."""
+        return generate_ar(self, num, seq_len, **options)
 
     def hidden_states(self, x: Tensor) -> Tensor:
         """The final normalized hidden states ``[B, L, D]`` before the output head (features, e.g. for MAUVE).

@@ -121,6 +121,14 @@ class DiffusionModel(nn.Module):
         per_seq = (elbo_terms / lengths).detach()
         return LossOutput(loss=loss, nll=per_seq.mean(), nll_per_sequence=per_seq, metrics=metrics)
 
+    def sample(self, num: int, seq_len: int, steps: int | None = None, **options: Any) -> Tensor:
+        """``num`` sequences ``[num, seq_len]`` in ``steps`` reverse steps (:func:`augdiff.sampling.generate`, any
+        of its sampler options): the sampling side of the protocol AR and diffusion models share."""
+        from augdiff.sampling import generate  # the sampler reads this model through its Denoiser protocol
+
+        assert steps is not None, "a diffusion model needs a number of sampling steps"
+        return generate(self, self.schedule, num, seq_len, steps, **options)
+
     # -- the Denoiser protocol used by augdiff.sampling ---------------------------------------------------
     def init_state(self, x_T: Tensor, generator: torch.Generator | None = None, options: Any = None) -> Any:
         return self.channel.init_state(self.network, x_T, generator, options)

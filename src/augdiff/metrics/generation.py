@@ -27,13 +27,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from augdiff.ar import ARModel, generate_ar
+from augdiff.ar import ARModel
 from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
 from augdiff.metrics.flops import ar_step_flops, latent_step_flops, sampling_step_flops
 from augdiff.metrics.mauve_score import reference_features
 from augdiff.metrics.sample_eval import SampleEvaluation, evaluate_samples
 from augdiff.metrics.teacher import Teacher, same_tokenizer
-from augdiff.sampling import generate
 from augdiff.specs import method_spec
 
 __all__ = ["Throughput", "StepEvaluation", "draw_samples", "step_flops", "evaluate_generation"]
@@ -91,32 +90,10 @@ def draw_samples(
     ``sampler``: further options of :func:`augdiff.sampling.generate` (``remasking``, ``ordering``, …) for a
     diffusion model."""
     seq_len = int(run.data["seq_len"])
+    common = {"batch_size": batch_size, "temperature": temperature, "top_p": top_p, "seed": seed, "progress": progress}
     if method_spec(run.config.method).diffusion:
-        assert steps is not None, "a diffusion model needs a number of sampling steps"
-        return generate(
-            run.model,
-            run.model.schedule,
-            num,
-            seq_len,
-            steps,
-            batch_size=batch_size,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            device=device,
-            progress=progress,
-            **(sampler or {}),
-        )
-    return generate_ar(
-        run.model,
-        num,
-        seq_len,
-        batch_size=batch_size,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        progress=progress,
-    )
+        return run.model.sample(num, seq_len, steps, device=device, **common, **(sampler or {}))
+    return run.model.sample(num, seq_len, **common)  # an AR model: token by token, its own device
 
 
 def step_flops(model: Any, seq_len: int, steps: int | None, options: Any = None) -> dict[str, float]:

@@ -29,8 +29,11 @@ __all__ = ["Denoiser", "SampleOutput", "AncestralSampler"]
 class Denoiser(Protocol):
     """What a sampler needs from a model (``DiffusionModel`` implements it)."""
 
-    mask_id: int
-    cacheable: bool
+    @property
+    def mask_id(self) -> int: ...
+
+    @property
+    def cacheable(self) -> bool: ...
 
     def particles(self, options: Any = None) -> int:
         """Network rows per sequence in one evaluation (CADD's K latent draws; 1 otherwise)."""
