@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from vector_quantize_pytorch import VectorQuantize
 
 from augdiff.channels.base import ChannelContext
 from augdiff.channels.ladd import LADDChannel, ladd_parts
 from augdiff.errors import AugdiffError
+from augdiff.extras import require
 from augdiff.losses import masked_diffusion_nll
 from augdiff.processes import forward_mask, subs_log_probs, unmask_step
 from augdiff.schedules import MaskSchedule, make_mask_schedule
@@ -45,6 +45,9 @@ class DiLADDChannel(LADDChannel):
         kmeans_init: bool = True,
         **kwargs: object,
     ) -> None:
+        require("vector_quantize_pytorch", "ladd", "method=di-ladd (its vector quantizer)")
+        from vector_quantize_pytorch import VectorQuantize
+
         super().__init__(encoder, prior, **kwargs)  # type: ignore[arg-type]
         self.schedule = schedule
         self.codebook_size = codebook_size

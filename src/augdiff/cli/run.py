@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from augdiff.errors import AugdiffError
+from augdiff.extras import require
 
 
 def add_parser(sub: Any) -> None:
@@ -46,6 +47,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require("matplotlib", "plots", "augdiff run (its PNG plots)")
     default = "mdlm" if args.experiment == "sawtooth" else "ar,mdlm,cadd,co-ladd,di-ladd"
     methods = tuple(m.strip().lower() for m in (args.methods or default).split(",") if m.strip())
     if not methods:

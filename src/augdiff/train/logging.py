@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import torch
 
+from augdiff.extras import missing
 from augdiff.files import write_text_atomic
 
 __all__ = ["MetricsLogger", "MetricWindow"]
@@ -37,6 +39,13 @@ class MetricsLogger:
             write_text_atomic(self.path, "".join(line + "\n" for line in kept))
         self._file = self.path.open("a")
         self._writer = None
+        if tensorboard and missing("tensorboard"):  # a minimal install: the JSONL log is enough
+            print(
+                "augdiff: tensorboard=true but the tensorboard package is missing "
+                "(pip install 'augdiff[tensorboard]'); logging to metrics.jsonl only",
+                file=sys.stderr,
+            )
+            tensorboard = False
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
