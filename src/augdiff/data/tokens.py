@@ -7,6 +7,7 @@ training rows in a fresh seeded permutation every epoch. Tokenized text (BPE, pa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from augdiff.config import MAX_VOCAB
 from augdiff.data.base import TokenDataset, seeded_generator
 from augdiff.data.tokenizer import CharTokenizer, Tokenizer
 from augdiff.errors import AugdiffError
+from augdiff.extras import require
 
 __all__ = [
     "ArrayDataset",
@@ -181,12 +183,40 @@ def split_rows(spec: str, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return arr[: n - n_valid], arr[n - n_valid :]
 
 
+def _records(spec: str, file: Path) -> list[str]:
+    """The ``text`` field of every record of a ``.jsonl`` (one JSON object per line) or ``.parquet`` file."""
+    if file.suffix == ".parquet":
+        require("pyarrow", "text", f"--data {spec}")
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(file).names
+        if "text" not in names:
+            raise AugdiffError(f"--data {spec}: no 'text' column (columns: {', '.join(names)})")
+        return [str(v) for v in pq.read_table(file, columns=["text"]).column("text").to_pylist() if v is not None]
+    out = []
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise AugdiffError(f"--data {spec}: line {number} is not JSON (one object per line)") from None
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise AugdiffError(f"--data {spec}: line {number} has no string field 'text'")
+        out.append(record["text"])
+    return out
+
+
 def load_text(spec: str, path: str) -> str:
-    """Read a UTF-8 text file; an empty or unreadable file is a user error."""
+    """Read a UTF-8 text file, or the ``text`` records of a ``.jsonl`` / ``.parquet`` file as documents
+    separated by blank lines; an empty or unreadable file is a user error."""
     file = Path(path)
-    _check_file(spec, file, "a path to a UTF-8 text file")
+    _check_file(spec, file, "a path to a UTF-8 text file (or .jsonl / .parquet with a text field)")
     try:
-        text = file.read_text(encoding="utf-8")
+        if file.suffix in (".jsonl", ".parquet"):
+            text = "\n\n".join(doc.strip() for doc in _records(spec, file) if doc.strip())
+        else:
+            text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise AugdiffError(f"--data {spec}: not UTF-8 text (convert the file to UTF-8)") from None
     if not text:
