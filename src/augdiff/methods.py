@@ -67,6 +67,7 @@ def build_network_config(cfg: TrainConfig, vocab_size: int) -> DiTConfig:
         dropout=m.dropout,
         time_conditioning=m.time_conditioning,
         local_mixer=m.local_mixer,
+        norm_affine=m.norm_affine,
         **shape,
     )
 

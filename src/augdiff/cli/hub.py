@@ -1,4 +1,5 @@
-"""augdiff export / push: a run as a self-contained model folder, and on the Hugging Face hub."""
+"""augdiff export / push / import-mdlm: a run as a self-contained model folder, on the Hugging Face hub, and MDLM's
+released checkpoints as such folders."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--private", action="store_true")
     p.add_argument("--weights", choices=("ema", "raw"), default="ema")
     p.set_defaults(func=push)
+    p = sub.add_parser(
+        "import-mdlm",
+        help="turn MDLM's released checkpoint (e.g. kuleshov-group/mdlm-owt) into an augdiff model folder",
+        description="Map MDLM's DiT weights onto augdiff's (model.norm_affine=true) and write a model folder.",
+    )
+    p.add_argument("source", metavar="SRC", help="MDLM's checkpoint folder (config.json, model.safetensors)")
+    p.add_argument("folder", metavar="FOLDER", help="a new (or empty) folder")
+    p.add_argument("--tokenizer", required=True, help="GPT-2's tokenizer.json (or its folder): MDLM's vocabulary")
+    p.set_defaults(func=import_mdlm_command)
 
 
 def export(args: argparse.Namespace) -> int:
@@ -42,4 +52,12 @@ def push(args: argparse.Namespace) -> int:
 
     url = push_to_hub(args.run_dir, args.repo, private=args.private, weights=args.weights)
     print(f"uploaded to {url}: augdiff sample hub:{args.repo} …")
+    return 0
+
+
+def import_mdlm_command(args: argparse.Namespace) -> int:
+    from augdiff.train.mdlm_import import import_mdlm
+
+    folder = import_mdlm(args.source, args.folder, args.tokenizer)
+    print(f"wrote {folder}: augdiff sample {folder} …  (augdiff eval {folder} --zero-shot all)")
     return 0

@@ -134,6 +134,8 @@ def validate(cfg: TrainConfig) -> None:
         raise AugdiffError(
             f"backbone={cfg.backbone!r} is not known (use dit, or hf:PATH of a local transformers model)"
         )
+    if cfg.model.norm_affine and (cfg.backbone != "dit" or method_spec(cfg.method).network != "dit"):
+        raise AugdiffError("model.norm_affine applies to augdiff's DiT (mdlm, cadd, ar), not an MM-DiT or hf: backbone")
     if cfg.model.local_mixer and (cfg.backbone != "dit" or not method_spec(cfg.method).diffusion):
         raise AugdiffError(
             f"model.local_mixer={cfg.model.local_mixer} applies to augdiff's diffusion DiT and MM-DiT, not "

@@ -31,6 +31,8 @@ class ModelConfig:
     # Kernel of a depthwise convolution over positions added to the token embeddings (nn.layers.LocalMixer):
     # against masked diffusion's slow start on locally structured data; 0 = none (MDLM's DiT).
     local_mixer: int = 0
+    # LayerNorms with a learned scale, as MDLM's DiT (its released checkpoints need it; augdiff import-mdlm).
+    norm_affine: bool = False
 
 
 @dataclass

@@ -41,6 +41,8 @@ class DiTConfig:
     causal: bool = False
     # Kernel of a depthwise convolution added to the token embeddings (layers.LocalMixer); 0: none.
     local_mixer: int = 0
+    # LayerNorms with a learned scale (no bias), as MDLM's DiT has them: needed to load its checkpoints.
+    norm_affine: bool = False
 
     def __post_init__(self) -> None:
         assert self.hidden_size % self.n_heads == 0, (
@@ -91,10 +93,10 @@ class DiTBlock(nn.Module):
         self.n_heads = cfg.n_heads
         self.causal = cfg.causal
         self.dropout = cfg.dropout
-        self.norm1 = nn.LayerNorm(d, elementwise_affine=False)
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, bias=False)
         self.qkv = nn.Linear(d, 3 * d, bias=False)
         self.attn_out = nn.Linear(d, d, bias=False)
-        self.norm2 = nn.LayerNorm(d, elementwise_affine=False)
+        self.norm2 = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, bias=False)
         self.mlp = nn.Sequential(
             nn.Linear(d, cfg.mlp_ratio * d), nn.GELU(approximate="tanh"), nn.Linear(cfg.mlp_ratio * d, d)
         )
@@ -148,7 +150,7 @@ class DiT(nn.Module):
         self.time_embed = TimestepEmbedding(cfg.cond_dim)
         self.rotary = Rotary(d // cfg.n_heads)
         self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.n_layers))
-        self.final_norm = nn.LayerNorm(d, elementwise_affine=False)
+        self.final_norm = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, bias=False)
         self.final_adaln = nn.Linear(cfg.cond_dim, 2 * d)
         self.head = nn.Linear(d, cfg.vocab_size)
         self.reset_parameters()

@@ -29,7 +29,15 @@ from augdiff.files import fsync_tree
 from augdiff.specs import method_spec
 from augdiff.train.checkpoint import Checkpoint, load_checkpoint, read_weights, weights_tag
 
-__all__ = ["PRETRAINED_FORMAT", "HUB_PREFIX", "save_pretrained", "is_pretrained", "load_any", "push_to_hub"]
+__all__ = [
+    "PRETRAINED_FORMAT",
+    "HUB_PREFIX",
+    "save_pretrained",
+    "write_pretrained",
+    "is_pretrained",
+    "load_any",
+    "push_to_hub",
+]
 
 PRETRAINED_FORMAT = "augdiff-pretrained-1"
 HUB_PREFIX = "hub:"
@@ -68,29 +76,40 @@ def _card(meta: dict[str, Any], step: int) -> str:
     )
 
 
+def _check_new(folder: Path) -> None:
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise AugdiffError(f"{folder}: exists and is not an empty folder (choose a new path)")
+
+
 def save_pretrained(run: str | Path, folder: str | Path, *, weights: str = "ema") -> Path:
     """Write the latest checkpoint of ``run`` (or one checkpoint) as a pretrained ``folder``, atomically (a
     temporary folder renamed into place). ``weights``: ``ema`` or ``raw``. An existing non-empty folder is refused."""
     if weights not in ("ema", "raw"):
         raise AugdiffError(f"--weights {weights!r} is not known (use ema or raw)")
-    folder = Path(folder)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise AugdiffError(f"{folder}: exists and is not an empty folder (choose a new path)")
+    _check_new(Path(folder))
     ckpt = load_any(run)
     meta = {"config": ckpt.meta["config"], "data": ckpt.meta["data"]}
+    return write_pretrained(folder, meta, ckpt.ema if weights == "ema" else ckpt.model, ckpt.step)
+
+
+def write_pretrained(folder: str | Path, meta: dict[str, Any], state: dict[str, Any], step: int) -> Path:
+    """The folder itself: weights tagged as a checkpoint's, ``config.json`` with ``meta`` (``config``,
+    ``data``), the model card; through a temporary folder renamed into place."""
     from augdiff import __version__
 
+    folder = Path(folder)
+    _check_new(folder)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     except OSError as exc:
         raise AugdiffError(f"{folder}: cannot write the pretrained folder ({exc.strerror or exc})") from None
     try:
-        state = {k: v.contiguous() for k, v in (ckpt.ema if weights == "ema" else ckpt.model).items()}
-        save_file(state, tmp / "model.safetensors", metadata={"format": PRETRAINED_FORMAT, **weights_tag(meta)})
-        config = {"format": PRETRAINED_FORMAT, "augdiff_version": __version__, "step": ckpt.step, **meta}
+        tensors = {k: v.contiguous() for k, v in state.items()}
+        save_file(tensors, tmp / "model.safetensors", metadata={"format": PRETRAINED_FORMAT, **weights_tag(meta)})
+        config = {"format": PRETRAINED_FORMAT, "augdiff_version": __version__, "step": step, **meta}
         (tmp / "config.json").write_text(json.dumps(config, indent=2))
-        (tmp / "README.md").write_text(_card(meta, ckpt.step))
+        (tmp / "README.md").write_text(_card(meta, step))
         fsync_tree(tmp)
         if folder.exists():
             folder.rmdir()
