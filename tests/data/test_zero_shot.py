@@ -98,3 +98,18 @@ def test_corpora_of_one_repository_and_their_detokenizers_have_their_own_cache_r
     assert ids["wikitext2"] != ids["wikitext103"]  # one repository, two configs
     assert ids["pubmed"] != ids["arxiv"]
     assert "lm1b_detokenize" in ids["lm1b"]["detokenize"]
+
+
+def test_any_hub_dataset_by_owner_and_name(fake_hub, tmp_path):
+    corpus = hub.HubCorpus("hf:someone/stories:en", "someone/stories:en")
+    assert corpus.source.repo == "someone/stories" and corpus.source.config == "en"
+    train, valid = corpus.documents("wrap")
+    assert train and valid
+    assert ("someone/stories", "en", None, "train") in fake_hub and (
+        "someone/stories",
+        "en",
+        None,
+        "validation",
+    ) in fake_hub
+    with pytest.raises(Exception, match="owner/name"):
+        hub.HubCorpus("hf:nonsense", "nonsense")

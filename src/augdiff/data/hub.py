@@ -123,6 +123,12 @@ ZERO_SHOT: dict[str, HubSource] = {
 HUB_CORPORA.update({f"zero-shot-{name}": source for name, source in ZERO_SHOT.items()})
 
 
+def any_dataset(name: str) -> HubSource:
+    """``owner/name[:config]``: a hub dataset read as it is (its ``text`` column, ``train`` and ``validation``)."""
+    repo, _, config = name.partition(":")
+    return HubSource(repo, config=config or None)
+
+
 def hub_unreachable(
     timeout: float = HUB_TIMEOUT_S, offline_vars: tuple[str, ...] = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 ) -> str | None:
@@ -160,11 +166,14 @@ class HubCorpus(Corpus):
     """A corpus of :data:`HUB_CORPORA`, downloaded by ``datasets`` on first use (then cached by both)."""
 
     def __init__(self, spec: str, name: str) -> None:
-        if name not in HUB_CORPORA:
-            raise AugdiffError(f"--data {spec}: unknown hub corpus (use hf:{' | hf:'.join(HUB_CORPORA)})")
+        if name not in HUB_CORPORA and "/" not in name:
+            raise AugdiffError(
+                f"--data {spec}: unknown hub corpus (use hf:{' | hf:'.join(HUB_CORPORA)}, or hf:owner/name[:config] "
+                "for any hub dataset with a text column and train / validation splits)"
+            )
         self.spec = spec
         self.name = name
-        self.source = HUB_CORPORA[name]
+        self.source = HUB_CORPORA.get(name) or any_dataset(name)
         self.default_tokenizer = self.source.tokenizer
         self.default_packing = self.source.packing
         self._splits: tuple[list[str], list[str]] | None = None
