@@ -141,6 +141,9 @@ class OptimConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     warmup_steps: int = 100
+    # after the warm-up: constant (MDLM) or cosine, decaying to min_lr_ratio·lr at the last step
+    lr_schedule: str = "constant"
+    min_lr_ratio: float = 0.1
     grad_clip: float = 1.0
     ema_decay: float = 0.9999
 

@@ -87,9 +87,23 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def lr_at(step: int, lr: float, warmup_steps: int) -> float:
-    """Linear warm-up over ``warmup_steps`` optimizer steps, then constant (MDLM's schedule)."""
-    return lr * min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else lr
+def lr_at(
+    step: int,
+    lr: float,
+    warmup_steps: int,
+    schedule: str = "constant",
+    total_steps: int | None = None,
+    min_ratio: float = 0.1,
+) -> float:
+    """Linear warm-up over ``warmup_steps`` optimizer steps, then constant (MDLM's schedule) or a cosine decay to
+    ``min_ratio·lr`` at ``total_steps`` (what torch's ``CosineAnnealingLR`` computes after a warm-up; a function of
+    the step, so a resumed run needs no scheduler state)."""
+    if warmup_steps > 0 and step + 1 < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    if schedule == "constant" or total_steps is None or total_steps <= warmup_steps:
+        return lr
+    progress = min(1.0, (step + 1 - warmup_steps) / (total_steps - warmup_steps))
+    return lr * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -305,7 +319,8 @@ class Trainer:
         device tensors (the loop averages the losses over ranks when it logs)."""
         cfg, step = self.cfg, self.step
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg.optim.lr, cfg.optim.warmup_steps)
+            o = cfg.optim
+            group["lr"] = lr_at(step, o.lr, o.warmup_steps, o.lr_schedule, cfg.steps, o.min_lr_ratio)
         # Rank r runs micro-batches k = r·grad_accum + j of the global batch (train/distributed.py).
         micro = cfg.batch_size // (cfg.grad_accum * self.dist.world_size)
         times = seeded_generator(cfg.seed, step, _TIMES, device=self.device)
