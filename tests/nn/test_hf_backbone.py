@@ -278,3 +278,18 @@ def test_cli_refuses_own_code_without_the_flag_and_resumes_with_it(tmp_path, cap
     assert main([*args, "--trust-remote-code"]) == 0
     assert "trust_remote_code: true" in (out / "config.yaml").read_text()
     assert main(["train", "--resume", str(out), "--steps", "3"]) == 0
+
+
+def test_a_hub_model_is_sampled_and_evaluated_as_it_is(tmp_path, qwen_dir):
+    """``steps=0``: no training; the run holds the hf model's own weights, and sampling and eval read it."""
+    tokens = save_tokens(tmp_path)
+    out = tmp_path / "as-is"
+    args = ["train", "--method", "mdlm", "--backbone", f"hf:{qwen_dir}", "--data", f"tokens:{tokens}", "--steps", "0"]
+    assert main([*args, "--out", str(out), f"vocab_size={VOCAB}", "progress=false", "tensorboard=false"]) == 0
+    run = load_run(out)
+    assert run.step == 0
+    fresh = build_model(build_config({"method": "mdlm", "backbone": f"hf:{qwen_dir}"}), VOCAB)
+    for key, value in fresh.state_dict().items():
+        assert torch.equal(value, run.model.state_dict()[key]), key
+    assert main(["sample", str(out), "--num", "2", "--steps", "3", "--out", str(tmp_path / "s.npy")]) == 0
+    assert main(["eval", str(out), "--data", f"tokens:{tokens}", "--bound-steps", "none", "--time-samples", "1"]) == 0

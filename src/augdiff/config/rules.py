@@ -58,7 +58,7 @@ MIN_BPE_VOCAB = 256 + 3
 _POSITIVE_INT = "a positive integer"
 # key → (test, what the value must be). NaN fails every test, so it is refused too.
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "steps": (lambda v: v >= 1, _POSITIVE_INT),
+    "steps": (lambda v: v >= 0, "≥ 0 (0: no training — an hf: model or an init_from run, saved as it is)"),
     "batch_size": (lambda v: v >= 1, _POSITIVE_INT),
     "grad_accum": (lambda v: v >= 1, _POSITIVE_INT),
     "log_every": (lambda v: v >= 1, _POSITIVE_INT),
