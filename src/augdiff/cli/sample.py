@@ -31,7 +31,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("run_dir", metavar="DIR", help="run directory (or one checkpoint directory)")
     p.add_argument("--num", type=int, default=16, help="number of sequences")
     p.add_argument("--steps", type=int, default=128, help="reverse diffusion steps T (ar: one step per token)")
-    p.add_argument("--out", required=True, help="output file: .npy (token ids [N, L]) or .txt")
+    p.add_argument(
+        "--out", required=True, help="output file: .npy (token ids [N, L]), .txt, or .png (image data: a grid)"
+    )
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0)
@@ -126,8 +128,8 @@ def add_parser(sub: Any) -> None:
 
 def _check(args: argparse.Namespace) -> Path:
     out = check_output_file(args.out, "--out")
-    if out.suffix not in (".npy", ".txt"):
-        raise AugdiffError(f"--out {out}: unknown file type (end it in .npy for token ids or .txt for text)")
+    if out.suffix not in (".npy", ".txt", ".png"):
+        raise AugdiffError(f"--out {out}: unknown file type (.npy for token ids, .txt for text, .png for images)")
     for name in ("num", "steps", "batch_size"):
         if getattr(args, name) < 1:
             raise AugdiffError(f"--{name.replace('_', '-')}={getattr(args, name)} must be a positive integer")
@@ -261,6 +263,10 @@ def run(args: argparse.Namespace) -> int:
     if args.cache and not ar and not loaded.model.cacheable:
         raise AugdiffError("--cache is exact only for models without time conditioning or latent state (drop --cache)")
     tokenizer, seq_len = tokenizer_from_description(loaded.data), int(loaded.data["seq_len"])
+    if out.suffix == ".png" and "image_shape" not in loaded.data:
+        raise AugdiffError(
+            f"--out {out}: a .png grid needs an image run (this one was trained on {loaded.data['spec']})"
+        )
     prefix = None if args.prefix is None else _encode_prefix(args.prefix, tokenizer, loaded.data)
     infill = None if args.infill is None else parse_infill(args.infill, tokenizer, loaded.data)
     if infill is not None and (ar or prefix is not None):
@@ -311,7 +317,13 @@ def run(args: argparse.Namespace) -> int:
             samples = generate(
                 model, schedule, args.num, seq_len, args.steps, prefix=prefix, infill=infill, progress=True, **options
             )[:, :length]
-    _write(out, samples.numpy(), tokenizer)
+    if out.suffix == ".png":
+        from augdiff.data.images import image_grid
+
+        ensure_dir(out.parent, "--out")
+        image_grid(samples.numpy(), tuple(loaded.data["image_shape"]), int(loaded.data["vocab_size"]), out)
+    else:
+        _write(out, samples.numpy(), tokenizer)
     print(f"wrote {args.num} samples ({'token by token' if ar else f'{args.steps} steps'}) to {out}")
     if args.eval:
         report_sample_eval(args, loaded, samples, teacher, eval_json)

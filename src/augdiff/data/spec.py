@@ -11,6 +11,7 @@ from typing import Any
 from augdiff.config import TextConfig
 from augdiff.data.base import TokenDataset
 from augdiff.data.hub import HubCorpus
+from augdiff.data.images import load_images
 from augdiff.data.pairs import PairsDataset
 from augdiff.data.sawtooth import SawtoothDataset
 from augdiff.data.text import FileCorpus, make_text_dataset
@@ -20,7 +21,7 @@ from augdiff.errors import AugdiffError
 __all__ = ["make_dataset", "DEFAULT_TEXT_SEQ_LEN"]
 
 DEFAULT_TEXT_SEQ_LEN = 128
-_FORMS = "sawtooth, pairs, tokens:PATH.npy, text:PATH or hf:NAME"
+_FORMS = "sawtooth, pairs, tokens:PATH.npy, text:PATH, hf:NAME or image:NAME"
 # Text from a file and from the hub is the same kind of data: a model trained on one evaluates on the other.
 _TEXT_KINDS = ("text", "hf")
 
@@ -43,7 +44,7 @@ def make_dataset(
         text: tokenizer and packing of text data (the run's ``text`` section); ``like`` overrides it.
     """
     kind, _, path = spec.partition(":")
-    if path and kind != "hf":
+    if path and kind not in ("hf", "image") or (kind == "image" and Path(path).expanduser().is_dir()):
         spec = f"{kind}:{Path(path).expanduser().resolve()}"
     if vocab_size is not None and kind != "tokens":
         raise AugdiffError(f"vocab_size={vocab_size} applies to tokens: data only (drop it for --data {kind})")
@@ -55,6 +56,10 @@ def make_dataset(
         vocab_size = like["vocab_size"]
     if kind == "sawtooth" and not path:
         data: TokenDataset = SawtoothDataset(128 if seq_len is None else seq_len)
+    elif kind == "image" and path:
+        data = load_images(spec, path)
+        if seq_len is not None and data.seq_len != seq_len:
+            raise AugdiffError(f"--data {spec}: images of {data.seq_len} tokens, but seq_len={seq_len} (drop seq_len)")
     elif kind == "pairs" and not path:
         try:
             data = PairsDataset(32 if seq_len is None else seq_len)

@@ -1,0 +1,111 @@
+"""Images as pixel tokens (CADD §5.2): every channel value of every pixel is one token (``--data image:NAME``).
+
+- ``image:digits``: scikit-learn's bundled 8×8 handwritten digits (1,797 images, 17 gray levels 0–16; no download),
+  for tests and quick presets;
+- ``image:cifar10``: CIFAR-10's 32×32 RGB training images through HF ``datasets`` (256 values, n = 3072 tokens;
+  the hub is needed once, offline it is one line);
+- ``image:PATH``: a folder of PNG images of one size (gray or RGB, 256 values).
+
+Rows are the images in row-major order, channels last (pixel (0, 0) R, G, B, then (0, 1), …); the last 5 % are
+validation, as for token arrays. :func:`image_grid` turns sampled rows back into one PNG.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from augdiff.data.tokens import ArrayDataset, split_rows
+from augdiff.errors import AugdiffError
+from augdiff.extras import require
+
+__all__ = ["ImageDataset", "load_images", "image_grid"]
+
+
+class ImageDataset(ArrayDataset):
+    """Pixel-token rows with their image shape ``(H, W, C)`` (kept in the data description)."""
+
+    def __init__(self, spec: str, images: np.ndarray, levels: int) -> None:
+        self.image_shape = tuple(int(v) for v in images.shape[1:])
+        rows = images.reshape(images.shape[0], -1).astype(np.int16 if levels > 127 else np.int8)
+        super().__init__(spec, *split_rows(spec, rows), vocab_size=levels)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "image_shape": list(self.image_shape)}
+
+
+def _digits(spec: str) -> tuple[np.ndarray, int]:
+    require("sklearn", "images", f"--data {spec}")
+    from sklearn.datasets import load_digits
+
+    return load_digits().images.astype(np.int64)[..., None], 17
+
+
+def _cifar10(spec: str) -> tuple[np.ndarray, int]:
+    from augdiff.data.hub import hub_unreachable
+
+    reason = hub_unreachable()
+    if reason is not None:
+        raise AugdiffError(f"--data {spec}: CIFAR-10 comes from the Hugging Face hub, unreachable ({reason})")
+    require("datasets", "text", f"--data {spec}")
+    import datasets
+
+    try:
+        images = datasets.load_dataset("uoft-cs/cifar10", split="train")["img"]
+    except Exception as exc:  # noqa: BLE001 — datasets raises many types; the user needs one line
+        raise AugdiffError(f"--data {spec}: loading CIFAR-10 failed ({type(exc).__name__})") from None
+    return np.stack([np.asarray(im.convert("RGB")) for im in images]).astype(np.int64), 256
+
+
+def _folder(spec: str, folder: Path) -> tuple[np.ndarray, int]:
+    require("PIL", "images", f"--data {spec}")
+    from PIL import Image
+
+    files = sorted(folder.glob("*.png"))
+    if len(files) < 2:
+        raise AugdiffError(f"--data {spec}: a folder of at least two .png images of one size")
+    arrays = [np.asarray(Image.open(f)) for f in files]
+    arrays = [a[..., None] if a.ndim == 2 else a[..., :3] for a in arrays]
+    if len({a.shape for a in arrays}) != 1:
+        raise AugdiffError(f"--data {spec}: the images differ in size (resize them to one size)")
+    return np.stack(arrays).astype(np.int64), 256
+
+
+def load_images(spec: str, name: str) -> ImageDataset:
+    """The dataset of ``image:NAME``."""
+    if name == "digits":
+        images, levels = _digits(spec)
+    elif name == "cifar10":
+        images, levels = _cifar10(spec)
+    elif Path(name).is_dir():
+        images, levels = _folder(spec, Path(name))
+    else:
+        raise AugdiffError(f"--data {spec}: use image:digits, image:cifar10 or image:FOLDER (of .png files)")
+    return ImageDataset(spec, images, levels)
+
+
+def image_grid(rows: np.ndarray, shape: tuple[int, ...], levels: int, path: Path, columns: int = 8) -> None:
+    """Sampled rows ``[N, H·W·C]`` as one PNG grid (gray levels scaled to 0–255), written atomically."""
+    require("matplotlib", "plots", "an image grid")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from augdiff.files import save_figure
+
+    h, w, c = shape
+    images = rows.reshape(-1, h, w, c).astype(np.float64) / (levels - 1)
+    n = images.shape[0]
+    cols = min(columns, n)
+    lines = -(-n // cols)
+    fig, axes = plt.subplots(lines, cols, figsize=(cols * 1.0, lines * 1.0), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i, ..., 0] if c == 1 else images[i], cmap="gray" if c == 1 else None, vmin=0, vmax=1)
+    fig.tight_layout(pad=0.1)
+    save_figure(fig, path)
+    plt.close(fig)

@@ -1,0 +1,52 @@
+"""Images as pixel tokens: the bundled digits, a folder of PNGs, CIFAR-10 offline, and sample grids."""
+
+import numpy as np
+import pytest
+
+from augdiff.cli.main import main
+from augdiff.data import make_dataset
+from augdiff.errors import AugdiffError
+
+
+def test_digits_are_64_tokens_of_17_levels():
+    pytest.importorskip("sklearn")
+    data = make_dataset("image:digits")
+    assert (data.vocab_size, data.seq_len) == (17, 64) and data.image_shape == (8, 8, 1)
+    assert data.train_rows.shape[0] + data.valid_rows.shape[0] == 1797
+    assert data.describe()["image_shape"] == [8, 8, 1]
+    batch = next(data.valid_batches(16))
+    assert batch.shape == (16, 64) and int(batch.max()) <= 16 and int(batch.min()) >= 0
+
+
+def test_a_folder_of_pngs_is_read_channels_last(tmp_path):
+    image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    pictures = rng.integers(0, 256, size=(5, 4, 3, 3), dtype=np.uint8)
+    for i, p in enumerate(pictures):
+        image.fromarray(p).save(tmp_path / f"{i}.png")
+    data = make_dataset(f"image:{tmp_path}")
+    assert (data.vocab_size, data.seq_len, data.image_shape) == (256, 36, (4, 3, 3))
+    rows = np.concatenate([data.train_rows, data.valid_rows]).astype(np.int64)
+    assert (rows == pictures.reshape(5, -1)).all()
+
+
+def test_cifar10_offline_is_one_line(monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(AugdiffError, match="unreachable"):
+        make_dataset("image:cifar10")
+
+
+def test_a_sampled_grid_is_a_png_and_a_grid_of_text_is_refused(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    run = tmp_path / "run"
+    args = ["train", "--method", "mdlm", "--data", "image:digits", "--model-size", "xxs", "--steps", "2"]
+    assert main([*args, "--batch-size", "8", "--out", str(run), "progress=false", "tensorboard=false"]) == 0
+    grid = tmp_path / "grid.png"
+    assert main(["sample", str(run), "--num", "6", "--steps", "4", "--out", str(grid)]) == 0
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saw = tmp_path / "saw"
+    quiet = ["--batch-size", "4", "--out", str(saw), "seq_len=16", "progress=false", "tensorboard=false"]
+    assert main(["train", "--method", "mdlm", "--data", "sawtooth", "--model-size", "xxs", "--steps", "1", *quiet]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(saw), "--num", "2", "--out", str(tmp_path / "x.png")]) == 2
+    assert "image run" in capsys.readouterr().err
