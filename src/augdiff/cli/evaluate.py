@@ -1,5 +1,6 @@
 """augdiff eval: ELBO NLL (nats, bits and perplexity per token) of a run on data; SWD for the sawtooth; for text,
-samples at each step budget with their generative perplexity, entropy, MAUVE, throughput and GFLOPs."""
+samples at each step budget with their generative perplexity, entropy, MAUVE, throughput and GFLOPs; for
+image:digits, samples at each step budget scored by a digits classifier (Fréchet distance, class entropies)."""
 
 from __future__ import annotations
 
@@ -175,6 +176,19 @@ def run(args: argparse.Namespace) -> int:
             draw = dict(batch_size=args.batch_size, seed=args.seed + t, device=device, progress=True)
             swd[str(t)] = swd_between(draw_samples(loaded, args.swd_samples, t, **draw), swd_reference)
         result.update({"oracle_nll": data.oracle_nll(), "swd": swd, "swd_samples": args.swd_samples, **refs})
+    if str(loaded.data.get("spec")) == "image:digits":  # the offline image metric, at each --steps budget
+        from augdiff.metrics.digits import digit_scores
+
+        reference = torch.cat(list(data.valid_batches(args.batch_size))).numpy()
+        result["digits"] = {
+            str(t): digit_scores(
+                draw_samples(
+                    loaded, args.num_samples, t, batch_size=args.batch_size, seed=args.seed + t, device=device
+                ).numpy(),
+                reference,
+            ).as_dict()
+            for t in steps
+        }
     if teacher is not None or args.entropy:
         sweeps = evaluate_generation(
             loaded,
