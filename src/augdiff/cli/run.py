@@ -14,12 +14,12 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run an experiment end to end", description=__doc__)
     p.add_argument(
         "experiment",
-        choices=("sawtooth", "sawtooth-ablation", "text", "cadd-sweep", "samplers"),
+        choices=("sawtooth", "sawtooth-ablation", "text", "cadd-sweep", "samplers", "images"),
         help="sawtooth: LADD §5.1 (Table 1, Figure 2); sawtooth-ablation: each of the eight changes to the LADD "
         "authors' settings switched off alone; text: AR/MDLM/CADD/LADD on a character corpus (--corpus); "
         "cadd-sweep: CADD's latent settings against MDLM on a character corpus (--corpus; --methods: variants); "
         "samplers: every sampler's gen-PPL against entropy for MDLM, CADD and Co-LADD (--corpus), or their SWD on "
-        "the sawtooth (--sawtooth)",
+        "the sawtooth (--sawtooth); images: MDLM, CADD and Co-LADD on the 8x8 digits as pixel tokens",
     )
     p.add_argument("--corpus", default=None, help="text: a UTF-8 text file, e.g. tinyshakespeare.txt")
     p.add_argument("--out", required=True, help="output directory (runs, results.json, report.md, plots)")
@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_cadd_sweep(args)
     if args.experiment == "samplers":
         return _run_samplers(args)
+    if args.experiment == "images":
+        return _run_images(args)
     if args.corpus is not None:
         raise AugdiffError("--corpus applies to the text experiment only (drop it for sawtooth)")
     from augdiff.experiments.sawtooth import run_sawtooth
@@ -170,4 +172,17 @@ def _run_samplers_sawtooth(args: argparse.Namespace) -> int:
         best = min(found, key=lambda s: min(found[s].values()))
         print(f"{name}: lowest SWD with {best} ({min(found[best].values()):.3f})")
     print(f"report: {Path(args.out) / 'samplers.md'}  results: {Path(args.out) / 'samplers.json'}")
+    return 0
+
+
+def _run_images(args: argparse.Namespace) -> int:
+    from augdiff.experiments.images import run_images
+
+    if args.corpus is not None or args.methods is not None:
+        raise AugdiffError("augdiff run images compares mdlm, cadd and co-ladd on the digits (drop --corpus/--methods)")
+    results = run_images(args.out, preset=args.preset, device=args.device, seed=args.seed)
+    for method, scores in results["methods"].items():
+        shown = ", ".join(f"NFE {n}: {s['fd']:.1f}" for n, s in scores.items())
+        print(f"{method}: Fréchet distance {shown} (real digits {results['real']['fd']:.1f})")
+    print(f"report: {Path(args.out) / 'report.md'}  results: {Path(args.out) / 'results.json'}")
     return 0

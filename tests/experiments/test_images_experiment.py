@@ -1,0 +1,24 @@
+"""``augdiff run images`` end to end (smoke preset)."""
+
+import json
+
+import pytest
+
+from augdiff.cli.main import main
+from augdiff.experiments.images import IMAGE_METHODS, IMAGE_PRESETS
+
+pytest.importorskip("sklearn")
+
+
+def test_run_images_writes_scores_grids_report_and_plot(tmp_path):
+    out = tmp_path / "images"
+    assert main(["run", "images", "--preset", "smoke", "--out", str(out), "--device", "cpu"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    nfe = [str(n) for n in IMAGE_PRESETS["smoke"].nfe]
+    assert set(results["methods"]) == set(IMAGE_METHODS)
+    for method, scores in results["methods"].items():
+        assert list(scores) == nfe and all(s["fd"] > 0 for s in scores.values())
+        for n in nfe:
+            assert (out / f"grid_{method}_nfe{n}.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "fd_vs_nfe.png").stat().st_size > 0 and "| method |" in (out / "report.md").read_text()
+    assert main(["run", "images", "--preset", "smoke", "--out", str(out), "--methods", "mdlm"]) == 2
