@@ -52,7 +52,9 @@ IMAGE_PRESETS = {
 _CO_LADD = {"latent_len": 4, "latent_dim": 16, "pool": "patch", "normalize": "unit", "p_seq": 0.0}
 
 
-def image_config(method: str, preset: ImagePreset, *, stage: int = 1, init_from: str | None = None) -> TrainConfig:
+def image_config(
+    method: str, preset: ImagePreset, *, seed: int = 0, stage: int = 1, init_from: str | None = None
+) -> TrainConfig:
     """The training config of ``method`` on the digits (LADD: half the steps per stage)."""
     ladd = method == "co-ladd"
     tree: dict[str, Any] = {
@@ -61,6 +63,7 @@ def image_config(method: str, preset: ImagePreset, *, stage: int = 1, init_from:
         "model_size": preset.model_size,
         "steps": preset.steps // 2 if ladd else preset.steps,
         "batch_size": preset.batch_size,
+        "seed": seed,
         "log_every": 50,
         "ckpt_every": max(100, preset.steps),
         "optim": {"lr": preset.lr, "warmup_steps": preset.warmup_steps, "ema_decay": preset.ema_decay},
@@ -85,10 +88,10 @@ def run_images(out_dir: str | Path, *, preset: str = "quick", device: str = "aut
     for method in IMAGE_METHODS:
         if method == "co-ladd":
             train_two_stages(
-                method, out, lambda stage, init: image_config("co-ladd", spec, stage=stage, init_from=init)
+                method, out, lambda stage, init: image_config("co-ladd", spec, seed=seed, stage=stage, init_from=init)
             )
         else:
-            train_or_reuse(image_config(method, spec), out / method)
+            train_or_reuse(image_config(method, spec, seed=seed), out / method)
         model = load_run(out / method, device=dev).model
         scores = {}
         for nfe in spec.nfe:
