@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from augdiff.cli.main import main
 from augdiff.data import make_dataset
@@ -50,3 +51,22 @@ def test_a_sampled_grid_is_a_png_and_a_grid_of_text_is_refused(tmp_path, capsys)
     capsys.readouterr()
     assert main(["sample", str(saw), "--num", "2", "--out", str(tmp_path / "x.png")]) == 2
     assert "image run" in capsys.readouterr().err
+
+
+def test_flips_mirror_training_images_left_right_and_nothing_else():
+    pytest.importorskip("sklearn")
+    from augdiff.config import ImageConfig, build_config
+
+    plain = make_dataset("image:digits")
+    always = make_dataset("image:digits", image=ImageConfig(flip=1.0))
+    half = make_dataset("image:digits", image=ImageConfig(flip=0.5))
+    a, b = plain.train_batch(0, 3, 32), always.train_batch(0, 3, 32)
+    assert (b.view(32, 8, 8) == a.view(32, 8, 8).flip(2)).all()
+    h = half.train_batch(0, 3, 32).view(32, 8, 8)
+    mirrored = (h == a.view(32, 8, 8).flip(2)).all(dim=(1, 2)) & ~(h == a.view(32, 8, 8)).all(dim=(1, 2))
+    assert 4 < int(mirrored.sum()) < 28  # about half
+    torch.testing.assert_close(half.train_batch(0, 3, 32)[8:16], half.train_batch(0, 3, 32, slice(8, 16)))
+    assert next(always.valid_batches(8)).equal(next(plain.valid_batches(8)))  # validation is never flipped
+    assert always.describe()["flip"] == 1.0 and make_dataset("image:digits", like=always.describe()).flip == 1.0
+    with pytest.raises(AugdiffError, match="image"):
+        make_dataset("sawtooth", image=build_config({}, ["image.flip=0.5"]).image)

@@ -15,6 +15,7 @@ from augdiff.config.rules import MAX_VOCAB, MIN_BPE_VOCAB
 from augdiff.config.schema import (
     CADDConfig,
     DiffusionConfig,
+    ImageConfig,
     LADDConfig,
     ModelConfig,
     OptimConfig,
@@ -29,6 +30,7 @@ __all__ = [
     "CADDConfig",
     "LADDConfig",
     "TextConfig",
+    "ImageConfig",
     "TrainConfig",
     "MAX_VOCAB",
     "MIN_BPE_VOCAB",

@@ -133,6 +133,14 @@ class TextConfig:
 
 
 @dataclass
+class ImageConfig:
+    """Image data (``--data image:NAME``): ``flip`` is the probability that a training image is mirrored
+    left–right (CADD's CIFAR-10 augmentation; 0: none)."""
+
+    flip: float = 0.0
+
+
+@dataclass
 class OptimConfig:
     """AdamW with linear warm-up then constant learning rate, gradient clipping and weight EMA."""
 
@@ -180,6 +188,7 @@ class TrainConfig:
     cadd: CADDConfig = field(default_factory=CADDConfig)
     ladd: LADDConfig = field(default_factory=LADDConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
 
     def __post_init__(self) -> None:
         validate(self)

@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import Tensor
 
+from augdiff.data.base import seeded_generator
 from augdiff.data.tokens import ArrayDataset, split_rows
 from augdiff.errors import AugdiffError
 from augdiff.extras import require
@@ -27,13 +30,26 @@ __all__ = ["ImageDataset", "load_images", "image_grid"]
 class ImageDataset(ArrayDataset):
     """Pixel-token rows with their image shape ``(H, W, C)`` (kept in the data description)."""
 
-    def __init__(self, spec: str, images: np.ndarray, levels: int) -> None:
+    def __init__(self, spec: str, images: np.ndarray, levels: int, flip: float = 0.0) -> None:
         self.image_shape = tuple(int(v) for v in images.shape[1:])
+        self.flip = float(flip)
         rows = images.reshape(images.shape[0], -1).astype(np.int16 if levels > 127 else np.int8)
         super().__init__(spec, *split_rows(spec, rows), vocab_size=levels)
 
+    def train_batch(self, seed: int, step: int, global_batch: int, rows: slice | None = None) -> Tensor:
+        """The token-array batch, each image mirrored left–right with probability ``flip`` (decided per row of
+        the global batch from (seed, step), so micro-batches and processes agree and a resume repeats it)."""
+        batch = super().train_batch(seed, step, global_batch, rows)
+        if self.flip == 0.0:
+            return batch
+        mirror = torch.rand(global_batch, generator=seeded_generator(seed, step, 3)) < self.flip
+        mirror = mirror if rows is None else mirror[rows]
+        h, w, c = self.image_shape
+        flipped = batch.view(-1, h, w, c).flip(2).reshape(batch.shape)
+        return torch.where(mirror[:, None], flipped, batch)
+
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "image_shape": list(self.image_shape)}
+        return {**super().describe(), "image_shape": list(self.image_shape), "flip": self.flip}
 
 
 def _digits(spec: str) -> tuple[np.ndarray, int]:
@@ -73,8 +89,8 @@ def _folder(spec: str, folder: Path) -> tuple[np.ndarray, int]:
     return np.stack(arrays).astype(np.int64), 256
 
 
-def load_images(spec: str, name: str) -> ImageDataset:
-    """The dataset of ``image:NAME``."""
+def load_images(spec: str, name: str, flip: float = 0.0) -> ImageDataset:
+    """The dataset of ``image:NAME`` (``flip``: the training images' mirror probability)."""
     if name == "digits":
         images, levels = _digits(spec)
     elif name == "cifar10":
@@ -83,7 +99,7 @@ def load_images(spec: str, name: str) -> ImageDataset:
         images, levels = _folder(spec, Path(name))
     else:
         raise AugdiffError(f"--data {spec}: use image:digits, image:cifar10 or image:FOLDER (of .png files)")
-    return ImageDataset(spec, images, levels)
+    return ImageDataset(spec, images, levels, flip)
 
 
 def image_grid(rows: np.ndarray, shape: tuple[int, ...], levels: int, path: Path, columns: int = 8) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from augdiff.config import TextConfig
+from augdiff.config import ImageConfig, TextConfig
 from augdiff.data.base import TokenDataset
 from augdiff.data.hub import HubCorpus
 from augdiff.data.images import load_images
@@ -32,6 +32,7 @@ def make_dataset(
     vocab_size: int | None = None,
     like: dict[str, Any] | None = None,
     text: TextConfig | None = None,
+    image: ImageConfig | None = None,
 ) -> TokenDataset:
     """Build the dataset named by ``spec``.
 
@@ -42,6 +43,7 @@ def make_dataset(
         like: ``describe()`` of the data a model was trained on; the new data must fit that model
             (same kind, vocabulary, tokenizer and length).
         text: tokenizer and packing of text data (the run's ``text`` section); ``like`` overrides it.
+        image: image data's options (the run's ``image`` section: left–right flips of training images).
     """
     kind, _, path = spec.partition(":")
     if path and kind not in ("hf", "image") or (kind == "image" and Path(path).expanduser().is_dir()):
@@ -50,6 +52,8 @@ def make_dataset(
         raise AugdiffError(f"vocab_size={vocab_size} applies to tokens: data only (drop it for --data {kind})")
     if text is not None and text != TextConfig() and kind not in _TEXT_KINDS:
         raise AugdiffError(f"text.* settings apply to text:PATH and hf:NAME data only (drop them for --data {kind})")
+    if image is not None and image != ImageConfig() and kind != "image":
+        raise AugdiffError(f"image.* settings apply to image:NAME data only (drop them for --data {kind})")
     if like is not None:
         _check_same_kind(spec, kind, like)
         seq_len = like["seq_len"] if seq_len is None else seq_len
@@ -57,7 +61,8 @@ def make_dataset(
     if kind == "sawtooth" and not path:
         data: TokenDataset = SawtoothDataset(128 if seq_len is None else seq_len)
     elif kind == "image" and path:
-        data = load_images(spec, path)
+        flip = (like or {}).get("flip", image.flip if image is not None else 0.0)
+        data = load_images(spec, path, flip)
         if seq_len is not None and data.seq_len != seq_len:
             raise AugdiffError(f"--data {spec}: images of {data.seq_len} tokens, but seq_len={seq_len} (drop seq_len)")
     elif kind == "pairs" and not path:

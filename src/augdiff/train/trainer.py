@@ -151,7 +151,7 @@ class Trainer:
         if self.dist.is_main:
             remove_stale_temporaries(self.run_dir / "checkpoints")
         if dataset is None:  # under torchrun one process per machine tokenizes (a lock in the cache), the rest read
-            dataset = make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size, text=cfg.text)
+            dataset = make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size, text=cfg.text, image=cfg.image)
         self.dataset = dataset
         if cfg.batch_size % (cfg.grad_accum * self.dist.world_size):
             raise AugdiffError(
