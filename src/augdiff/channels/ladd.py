@@ -304,10 +304,9 @@ class LADDChannel(LatentChannel):
         free = x_T == self.mask_id
         if bool(free.all(dim=-1).any()):
             raise AugdiffError("--latent-from encoder needs given tokens: add --prefix or --infill")
-        try:
-            y0, _, _ = self.encode(x_T.clamp(max=self.mask_id - 1), free)
-        except TypeError:  # a frozen pretrained encoder reads whole texts, with no blanks
-            raise AugdiffError("--latent-from encoder needs a trainable encoder (ladd.encoder=dit)") from None
+        if not isinstance(self.encoder, LatentEncoder):  # a frozen pretrained encoder reads whole texts, no blanks
+            raise AugdiffError("--latent-from encoder needs a trainable encoder (ladd.encoder=dit)")
+        y0, _, _ = self.encode(x_T.clamp(max=self.mask_id - 1), free)
         t_y = 1.0 - opts.lag
         y = y0 if t_y == 0 else self.noise(y0, torch.full((y0.shape[0],), t_y, device=y0.device), generator)
         return LADDState(y=y, t_y=t_y, options=opts, null=self._null_input(y, opts))

@@ -43,7 +43,7 @@ def parse_corpora(text: str) -> list[str]:
 def _evaluate(loaded: Any, name: str, args: argparse.Namespace, device: Any) -> dict[str, Any]:
     data = make_dataset(f"hf:zero-shot-{name}", like=loaded.data)
     batches = list(data.valid_batches(args.batch_size, args.max_sequences))
-    eps = loaded.config.diffusion.time_eps if hasattr(loaded.config, "diffusion") else 1e-3
+    eps = loaded.config.diffusion.time_eps
     est = estimate_nll(
         loaded.model, batches, time_samples=args.time_samples, time_eps=eps, seed=args.seed, device=device
     )
@@ -85,15 +85,13 @@ def run_zero_shot(args: argparse.Namespace, loaded: Any, device: Any) -> dict[st
 
 
 def _table(results: dict[str, Any], kind: str) -> str:
-    has_bound = any("bound_ppl" in r for r in results.values())
-    header = ["corpus", "PPL of the NLL", "± (stderr of NLL)", "sequences"] + (
-        ["PPL of the bound"] if has_bound else []
-    )
+    bounded = any("bound_ppl" in r for r in results.values())
+    header = ["corpus", "PPL of the NLL", "± (stderr of NLL)", "sequences"] + (["PPL of the bound"] if bounded else [])
     rows = []
     for name, r in results.items():
         if "error" in r:
-            rows.append([name, "not loaded", "", ""] + ([""] if has_bound else []))
+            rows.append([name, "not loaded", "", ""] + ([""] if bounded else []))
             continue
         rows.append([name, f"{r['ppl']:.2f}", f"{r['nll_stderr']:.4f}", str(r["sequences"])]
-                    + ([f"{r['bound_ppl']:.2f}"] if has_bound else []))  # fmt: skip
+                    + ([f"{r['bound_ppl']:.2f}"] if bounded else []))  # fmt: skip
     return f"Zero-shot perplexity per token; the NLL is: {kind}.\n\n" + markdown_table(header, rows) + "\n"

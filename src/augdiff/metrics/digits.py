@@ -42,16 +42,15 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 def _classifier() -> Any:
     """The MLP trained on the digits' training split (the rows ``image:digits`` trains on), once per process."""
     require("sklearn", "images", "the digits metric")
+    from sklearn.datasets import load_digits
     from sklearn.neural_network import MLPClassifier
 
-    from augdiff.data.images import load_images
+    from augdiff.data.tokens import split_rows
 
-    data = load_images("image:digits", "digits")
-    from sklearn.datasets import load_digits
-
-    labels = load_digits().target[: data.train_rows.shape[0]]
+    digits = load_digits()
+    train, _ = split_rows("image:digits", digits.data)  # the split image:digits trains on
     clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=400, random_state=0)
-    clf.fit(data.train_rows.astype(np.float64) / 16.0, labels)
+    clf.fit(train / 16.0, digits.target[: train.shape[0]])
     return clf
 
 

@@ -33,7 +33,6 @@ and the unmasked fraction runs ahead of α(t) — a weaker corrector early on, e
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -145,10 +144,9 @@ class Remasking:
     @staticmethod
     def _conf_probabilities(alpha_t: float, alpha_s: float, conf: Tensor) -> tuple[Tensor, Tensor]:
         """ReMDM-conf: σ_ℓ = σ_max · softmax(conf)_ℓ over the rows' remaskable positions, 0 elsewhere."""
-        finite = torch.isfinite(conf)
-        weights = torch.where(finite, conf, torch.full_like(conf, -math.inf))
-        any_row = finite.any(dim=-1, keepdim=True)
-        eta = torch.where(any_row, weights.softmax(dim=-1), torch.zeros_like(conf)).nan_to_num(0.0)
+        # −∞ scores (masked or given positions) get weight 0; a row with none remaskable gets σ = 0 everywhere
+        any_row = torch.isfinite(conf).any(dim=-1, keepdim=True)
+        eta = torch.where(any_row, conf.softmax(dim=-1), torch.zeros_like(conf))
         sigma = eta * sigma_max(alpha_t, alpha_s)
         return remdm_unmask_probability(alpha_t, alpha_s, sigma), sigma  # type: ignore[return-value]
 
