@@ -8,8 +8,8 @@ import torch
 from augdiff.bench import bench_sample_rows, bench_train
 from augdiff.cli.main import main
 from augdiff.config import build_config
+from augdiff.flops import count_flops
 from augdiff.methods import build_model
-from augdiff.metrics.flops import count_flops
 from augdiff.metrics.mfu import count_train_flops, device_peak_flops, model_flops_utilization
 
 SHAPE = dict(model_size="xxs", seq_len=16, batch_size=2, vocab_size=5, device="cpu", overrides=["model.n_layers=1"])

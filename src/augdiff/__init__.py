@@ -21,6 +21,8 @@ _API = {
     "TrainConfig": "augdiff.config",
     "build_config": "augdiff.config",
     "DiffusionModel": "augdiff.model",
+    "ARModel": "augdiff.ar",
+    "SequenceModel": "augdiff.protocol",
     "build_model": "augdiff.methods",
     "METHODS": "augdiff.methods",
     "Trainer": "augdiff.train",

@@ -18,13 +18,14 @@ is dropped before the softmax, so every distribution is over the V data tokens.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from augdiff.flops import ar_step_flops
 from augdiff.losses import LossOutput
 from augdiff.nn.dit import DiT, KVCache
 from augdiff.processes import adjust_log_probs, sample_categorical
@@ -60,6 +61,14 @@ class ARModel(nn.Module):
         self.vocab_size = vocab_size
         #: padding of sentence rows: not scored (as the diffusion models' loss), still read as context
         self.pad_id = pad_id
+
+    #: the chain rule gives log p(x) exactly (:class:`augdiff.protocol.SequenceModel`)
+    exact_likelihood: ClassVar[bool] = True
+    nll_kind: ClassVar[str] = "exact (chain rule)"
+    #: no bound is needed: :meth:`nll` is exact
+    has_bound: ClassVar[bool] = False
+    #: there is no masked token term (a conditional log-likelihood is read off the chain rule instead)
+    token_term_is_bound: ClassVar[bool] = False
 
     @property
     def bos_id(self) -> int:
@@ -120,6 +129,20 @@ class ARModel(nn.Module):
         per_seq = (terms / counted.sum(-1).clamp_min(1)).detach()
         loss = terms.sum() / counted.sum().clamp_min(1)
         return LossOutput(loss=loss, nll=per_seq.mean(), nll_per_sequence=per_seq)
+
+    def sequence_nll(
+        self, x0: Tensor, times: Tensor | None = None, generator: torch.Generator | None = None, options: Any = None
+    ) -> Tensor:
+        """:meth:`nll` in float64 ``[B]``, with :meth:`DiffusionModel.sequence_nll`'s signature (no times)."""
+        return self.nll(x0).double()
+
+    def step_flops(self, batch_size: int, seq_len: int, options: Any = None) -> dict[str, dict[str, float]]:
+        """GFLOPs per sequence of one step: one generated token, averaged over a KV-cached sequence."""
+        return {"ar token": ar_step_flops(self, batch_size, seq_len)}
+
+    def step_calls(self, seq_len: int, steps: int | None = None, options: Any = None) -> dict[str, int]:
+        """A sample is ``seq_len`` steps, one per token (``steps`` does not apply)."""
+        return {"ar token": seq_len}
 
     def sample(self, num: int, seq_len: int, steps: int | None = None, **options: Any) -> Tensor:
         """``num`` sequences ``[num, seq_len]`` token by token (:func:`generate_ar`; ``steps`` does not apply): the

@@ -11,14 +11,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from augdiff.ar import ARModel
 from augdiff.config import build_config
 from augdiff.data import ArrayDataset
 from augdiff.errors import AugdiffError
 from augdiff.methods import LADD_METHODS, build_model
 from augdiff.metrics.mfu import count_train_flops, device_peak_flops, model_flops_utilization
+from augdiff.protocol import SequenceModel
 from augdiff.runtime import configure_device
 from augdiff.sampling import AncestralSampler, sampler_options
+from augdiff.specs import method_spec
 from augdiff.train import Trainer, resolve_device
 
 __all__ = ["bench_train", "bench_sample", "bench_sample_rows", "INFERENCE_MODES"]
@@ -190,7 +191,7 @@ def bench_sample(
     configure_device(dev)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, vocab_size).to(dev).eval()
-    if isinstance(model, ARModel):
+    if not method_spec(method).diffusion:
         if k != 1:
             raise AugdiffError(f"--k applies to cadd models, not {method}")
         return _bench_sample_ar(model, method, model_size, seq_len, batch_size, vocab_size, dev)
@@ -293,11 +294,19 @@ def _sample_record(dev: torch.device, seconds: float, steps: int, shape: dict[st
 
 
 def _bench_sample_ar(
-    model: ARModel, method: str, model_size: str, seq_len: int, batch_size: int, vocab_size: int, dev: torch.device
+    model: SequenceModel,
+    method: str,
+    model_size: str,
+    seq_len: int,
+    batch_size: int,
+    vocab_size: int,
+    dev: torch.device,
 ) -> dict[str, Any]:
     """:func:`bench_sample` for the AR model: one KV-cached generation of ``seq_len`` tokens, after a warm-up."""
     seconds, _ = _timed_draw(
-        dev, lambda: model.generate(batch_size, min(seq_len, 2)), lambda: model.generate(batch_size, seq_len)
+        dev,
+        lambda: model.sample(batch_size, min(seq_len, 2), batch_size=batch_size),
+        lambda: model.sample(batch_size, seq_len, batch_size=batch_size),
     )
     shape = dict(method=method, model_size=model_size, seq_len=seq_len, batch_size=batch_size, vocab_size=vocab_size)
     return _sample_record(

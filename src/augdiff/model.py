@@ -6,12 +6,13 @@ denoiser the samplers call (:class:`augdiff.sampling.Denoiser`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from augdiff.channels import ChannelInput, LatentChannel, NoChannel, ReverseStep
+from augdiff.flops import sampling_step_flops
 from augdiff.losses import LossOutput, masked_diffusion_nll
 from augdiff.nn.protocol import TokenNetwork
 from augdiff.processes import forward_mask, subs_log_probs
@@ -56,9 +57,27 @@ class DiffusionModel(nn.Module):
         self.loss_weighting = loss_weighting
         self.pad_id = pad_id
 
+    #: the NLL it reports is an estimate of a bound, never exact (:class:`augdiff.protocol.SequenceModel`)
+    exact_likelihood: ClassVar[bool] = False
+
     @property
     def mask_id(self) -> int:
         return self.vocab_size
+
+    @property
+    def nll_kind(self) -> str:
+        """What :meth:`sequence_nll` is, in words: the ELBO for MDLM, a token term given a latent otherwise."""
+        return self.channel.nll_kind
+
+    @property
+    def token_term_is_bound(self) -> bool:
+        """Whether the token term alone bounds −log p(x) (MDLM): what a conditional bound needs."""
+        return self.channel.token_term_is_bound
+
+    @property
+    def has_bound(self) -> bool:
+        """Whether a true bound with the latent's terms is derived (:mod:`augdiff.metrics.bound`: MDLM, CADD)."""
+        return type(self.channel).latent_kl is not LatentChannel.latent_kl
 
     @property
     def cacheable(self) -> bool:
@@ -120,6 +139,30 @@ class DiffusionModel(nn.Module):
             metrics["channel_loss"] = extra.detach()
         per_seq = (elbo_terms / lengths).detach()
         return LossOutput(loss=loss, nll=per_seq.mean(), nll_per_sequence=per_seq, metrics=metrics)
+
+    def sequence_nll(
+        self, x0: Tensor, times: Tensor | None, generator: torch.Generator | None = None, options: Any = None
+    ) -> Tensor:
+        """The ELBO-style NLL per token of each sequence ``[B]`` (float64), averaged over the times ``[K, B]``
+        (one forward pass of B rows per row of ``times``); ``options`` as :meth:`denoise`."""
+        assert times is not None and times.numel() > 0, "a diffusion model's NLL needs diffusion times"
+        total = torch.zeros(x0.shape[0], dtype=torch.float64, device=x0.device)
+        for t in times:
+            total += self.loss(x0, t, generator, options).nll_per_sequence.double()
+        return total / times.shape[0]
+
+    def step_flops(self, batch_size: int, seq_len: int, options: Any = None) -> dict[str, dict[str, float]]:
+        """GFLOPs per sequence of each network evaluation a sampling step runs (:mod:`augdiff.flops`): the token
+        denoiser, and whatever the channel adds under ``options`` (LADD's latent-only steps)."""
+        options = options if options is not None else self.sampling_options()  # the run's own defaults
+        parts = {"token step": sampling_step_flops(self, batch_size, seq_len, options)}
+        return parts | self.channel.step_flops(batch_size, options)
+
+    def step_calls(self, seq_len: int, steps: int | None, options: Any = None) -> dict[str, int]:
+        """How often one sample of ``steps`` steps runs each part of :meth:`step_flops`."""
+        assert steps is not None, "a diffusion model needs a number of sampling steps"
+        options = options if options is not None else self.sampling_options()
+        return {"token step": steps} | self.channel.step_calls(options)
 
     def sample(self, num: int, seq_len: int, steps: int | None = None, **options: Any) -> Tensor:
         """``num`` sequences ``[num, seq_len]`` in ``steps`` reverse steps (:func:`augdiff.sampling.generate`, any

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from augdiff.cli.main import main
-from augdiff.metrics.flops import ar_token_flops
+from augdiff.flops import ar_token_flops
 
 TINY = ["--model-size", "xxs", "--batch-size", "8", "progress=false", "tensorboard=false", "seq_len=32"]
 

@@ -16,7 +16,7 @@ from augdiff.channels.cadd import CADDChannel
 from augdiff.config import build_config
 from augdiff.errors import AugdiffError
 from augdiff.methods import build_model
-from augdiff.metrics.bound import estimate_bound, has_bound, step_terms
+from augdiff.metrics.bound import estimate_bound, step_terms
 from augdiff.metrics.likelihood import estimate_nll
 from augdiff.model import DiffusionModel
 from augdiff.processes.gaussian import bridge_kl_weight, gaussian_bridge
@@ -316,9 +316,9 @@ def test_ladd_has_no_bound(method):
 
 def test_has_bound_names_the_models_estimate_bound_accepts():
     """has_bound: MDLM and CADD (their channels derive latent_kl), not LADD, not AR (no channel: its NLL is exact)."""
-    assert has_bound(context_free()) and has_bound(context_free(channel=True))
-    assert not any(has_bound(ladd_model(method)) for method in METHODS)
-    assert not has_bound(build_model(build_config({"method": "ar", "model_size": "xxs"}), V))
+    assert context_free().has_bound and context_free(channel=True).has_bound
+    assert not any(ladd_model(method).has_bound for method in METHODS)
+    assert not build_model(build_config({"method": "ar", "model_size": "xxs"}), V).has_bound
 
 
 def test_negative_steps_are_refused():

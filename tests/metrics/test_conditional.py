@@ -23,6 +23,8 @@ class Exact(nn.Module):
         super().__init__()
         self.inner = EnumeratedDenoiser(probs, V, L)
         self.channel = NoChannel()
+        self.token_term_is_bound = True
+        self.nll_kind = self.channel.nll_kind
         self.mask_id = V
         self.anchor = nn.Parameter(torch.zeros(1))  # a device to read
 

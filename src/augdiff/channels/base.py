@@ -85,6 +85,8 @@ class LatentChannel(nn.Module, ABC):
     nll_kind: str = "token term given the latent: not a likelihood of x"
     #: λ_x of LADD Eq 14, the weight of the token loss (1 for every other method).
     token_weight: float = 1.0
+    #: whether the token term alone bounds −log p(x) (no latent carries x): what a conditional bound needs
+    token_term_is_bound: bool = False
 
     @abstractmethod
     def train_input(
@@ -138,6 +140,19 @@ class LatentChannel(nn.Module, ABC):
         """Reduce the R rows evaluated per sequence, ``[B, R, L, V]``, to ``[B, L, V]`` (R = 1 here)."""
         assert log_p.shape[1] == 1, "this channel evaluates one row per sequence"
         return log_p[:, 0]
+
+    def require_sampling_ready(self) -> None:
+        """Raise :class:`~augdiff.errors.AugdiffError` when this channel's model cannot sample yet (e.g. a
+        stage that trained no latent denoiser); called before a sampler starts."""
+
+    def step_flops(self, batch_size: int, options: Any) -> dict[str, dict[str, float]]:
+        """FLOPs of the network evaluations a sampling step runs besides the token denoiser, by name
+        (:mod:`augdiff.flops`); none here."""
+        return {}
+
+    def step_calls(self, options: Any) -> dict[str, int]:
+        """How often one sample runs each part of :meth:`step_flops`."""
+        return {}
 
     def num_particles(self, options: Any = None) -> int:
         """Latent draws per sequence that one sampling forward pass evaluates (CADD's K; 1 otherwise)."""

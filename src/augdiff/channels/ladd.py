@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from augdiff.channels.base import ChannelContext, ChannelInput, LatentChannel, ReverseStep
 from augdiff.errors import AugdiffError
+from augdiff.flops import latent_step_flops
 from augdiff.nn.latent import LatentDenoiser, LatentEncoder
 from augdiff.nn.presets import model_shape
 from augdiff.nn.protocol import TokenNetwork
@@ -268,7 +269,17 @@ class LADDChannel(LatentChannel):
     def num_particles(self, options: LADDSampling | None = None) -> int:
         return 2 if (options or self.sampling_defaults).guidance != 1.0 else 1
 
-    def require_latent_denoisers(self) -> None:
+    def step_flops(self, batch_size: int, options: Any) -> dict[str, dict[str, float]]:
+        """A lagged inference (λ > 0) also runs the latent-only denoiser before the token steps."""
+        opts = options if options is not None else self.sampling_defaults
+        return {"latent step": latent_step_flops(self, batch_size)} if opts.lag > 0 else {}
+
+    def step_calls(self, options: Any) -> dict[str, int]:
+        """T_y·λ latent-only steps (at least one) per sample when λ > 0, as :meth:`init_state` runs them."""
+        opts = options if options is not None else self.sampling_defaults
+        return {"latent step": max(1, round(opts.lag * opts.latent_steps))} if opts.lag > 0 else {}
+
+    def require_sampling_ready(self) -> None:
         """Sampling needs stage 2: in stage 1 the latent head and the latent-only denoiser are never trained."""
         if self.stage == 1:
             raise AugdiffError(
@@ -286,7 +297,7 @@ class LADDChannel(LatentChannel):
         self, network: TokenNetwork, x_T: Tensor, generator: torch.Generator | None, options: Any = None
     ) -> LADDState:
         """y at t_y = 1, then the latent-only phase to t_y = 1 − λ (never reads the tokens)."""
-        self.require_latent_denoisers()
+        self.require_sampling_ready()
         opts: LADDSampling = options or self.sampling_defaults
         if opts.latent_from == "encoder" and opts.lag > 0:
             return self._encoded_state(x_T, opts, generator)

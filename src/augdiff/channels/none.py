@@ -18,6 +18,7 @@ class NoChannel(LatentChannel):
 
     name = "none"
     nll_kind = "ELBO: an upper bound on -log p(x)"
+    token_term_is_bound = True
     stateless = True
 
     def train_input(

@@ -25,7 +25,7 @@ from augdiff.metrics import (
     estimate_nll,
     evaluate_generation,
 )
-from augdiff.metrics.bound import estimate_bound, has_bound, nll_kind
+from augdiff.metrics.bound import estimate_bound
 from augdiff.runs import load_run
 from augdiff.train import resolve_device
 
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     if args.zero_shot is not None:
         emit_json({"run": str(loaded.path), "step": loaded.step, **run_zero_shot(args, loaded, device)}, out_json)
         return 0
-    if bound_steps and not has_bound(loaded.model):
+    if bound_steps and not loaded.model.has_bound:
         bound_steps = []  # AR: the NLL is exact; LADD: no bound derived (nll_kind says what the NLL is)
     data = make_dataset(args.data, like=loaded.data)
     reference = None
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         device=device,
     )
     result: dict[str, Any] = {"run": str(loaded.path), "step": loaded.step, "data": args.data, **est.as_dict()}
-    result["nll_kind"] = nll_kind(loaded.model)
+    result["nll_kind"] = loaded.model.nll_kind
     result.update(_bits_per_char(loaded.data, est, _batches(data, args.split, args.batch_size, args.max_sequences)))
     if bound_steps:
         bounds = {}

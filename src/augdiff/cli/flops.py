@@ -49,22 +49,6 @@ def _check(args: argparse.Namespace) -> None:
         raise AugdiffError(f"flops: set {', '.join(sorted(fixed))} with its flag, not as key=value")
 
 
-def step_parts(
-    model: Any, batch_size: int, seq_len: int, inference: str | None = None, options: Any = None
-) -> dict[str, dict[str, float]]:
-    """The network evaluations of one sampling step, by name: the token (or joint) step, and for LADD's
-    sequential inference also one latent-only step (run T_y times before the token steps)."""
-    from augdiff.ar import ARModel
-    from augdiff.metrics.flops import ar_step_flops, latent_step_flops, sampling_step_flops
-
-    if isinstance(model, ARModel):  # one generated token, averaged over a KV-cached sequence
-        return {"ar token": ar_step_flops(model, batch_size, seq_len)}
-    parts = {"token step": sampling_step_flops(model, batch_size, seq_len, options)}
-    if inference == "sequential":
-        parts["latent step"] = latent_step_flops(model.channel, batch_size)
-    return parts
-
-
 def _table(parts: dict[str, dict[str, float]]) -> list[str]:
     width = max(len("part"), *(len(name) for name in parts))
     lines = [f"{'part':<{width}}" + "".join(f"  {title:>12}" for title, _ in _COLUMNS)]
@@ -101,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             options = model.sampling_options(k=args.k)
         except (ValueError, TypeError):
             raise AugdiffError(f"--k applies to cadd models, not {args.method}") from None
-    parts = step_parts(model, args.batch_size, args.seq_len, args.inference, options)
+    parts = model.step_flops(args.batch_size, args.seq_len, options)
     net = model.network.cfg
     header = {
         "method": args.method,

@@ -10,8 +10,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from augdiff.ar import ARModel, generate_ar
-from augdiff.channels.ladd import LADDChannel
 from augdiff.cli.infill import leading_bos, parse_infill
 from augdiff.cli.text_eval import add_sample_eval_flags, check_sample_eval_flags, report_sample_eval, teacher_from_args
 from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
@@ -237,8 +235,7 @@ def channel_options(model: Any, method: str, args: argparse.Namespace) -> Any:
         if getattr(args, "lag", None) is not None:
             raise AugdiffError("--inference and --lag both set the latent's lead: give one of them")
         args.lag = 0.0 if args.inference == "joint" else 1.0
-    if isinstance(model.channel, LADDChannel):  # refuse before the sampler draws its progress bar
-        model.channel.require_latent_denoisers()
+    model.channel.require_sampling_ready()  # refuse before the sampler draws its progress bar
     given = {k: getattr(args, k) for ks in SAMPLING_OPTIONS.values() for k in ks if getattr(args, k, None) is not None}
     foreign = [k for k in given if k not in SAMPLING_OPTIONS.get(method, ())]
     if foreign:
@@ -259,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_run(args.run_dir, weights=args.weights, device=device)
     teacher = teacher_from_args(args, device) if args.eval else None  # fails before sampling
     options = channel_options(loaded.model, loaded.config.method, args)
-    ar = isinstance(loaded.model, ARModel)
+    ar = not method_spec(loaded.config.method).diffusion
     if args.cache and not ar and not loaded.model.cacheable:
         raise AugdiffError("--cache is exact only for models without time conditioning or latent state (drop --cache)")
     tokenizer, seq_len = tokenizer_from_description(loaded.data), int(loaded.data["seq_len"])
@@ -280,8 +277,7 @@ def run(args: argparse.Namespace) -> int:
     if block > seq_len:
         raise AugdiffError(f"--block={block} must be at most the model's seq_len ({seq_len})")
     if ar:
-        samples = generate_ar(
-            loaded.model,
+        samples = loaded.model.sample(
             args.num,
             seq_len,
             batch_size=args.batch_size,

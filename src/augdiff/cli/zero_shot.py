@@ -14,7 +14,7 @@ from augdiff.errors import AugdiffError
 from augdiff.experiments.report import markdown_table
 from augdiff.files import check_output_file, write_text_atomic
 from augdiff.metrics import estimate_nll
-from augdiff.metrics.bound import estimate_bound, has_bound, nll_kind
+from augdiff.metrics.bound import estimate_bound
 
 __all__ = ["add_flags", "parse_corpora", "run_zero_shot"]
 
@@ -53,7 +53,7 @@ def _evaluate(loaded: Any, name: str, args: argparse.Namespace, device: Any) -> 
         "nll_stderr": est.stderr,
         "ppl": math.exp(est.nll),
     }
-    if has_bound(loaded.model):
+    if loaded.model.has_bound:
         bound = estimate_bound(
             loaded.model, batches, steps=BOUND_STEPS, time_samples=args.time_samples, seed=args.seed, device=device
         )
@@ -71,7 +71,7 @@ def run_zero_shot(args: argparse.Namespace, loaded: Any, device: Any) -> dict[st
         except AugdiffError as exc:
             print(f"augdiff: --zero-shot {name}: skipped: {exc}", file=sys.stderr)
             results[name] = {"error": str(exc)}
-    kind = nll_kind(loaded.model)
+    kind = loaded.model.nll_kind
     table = _table(results, kind)
     if out_md is not None:
         write_text_atomic(Path(out_md), table)

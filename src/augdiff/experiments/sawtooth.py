@@ -27,7 +27,7 @@ from augdiff.experiments.training import train_or_reuse, train_two_stages
 from augdiff.files import ensure_dir, write_text_atomic
 from augdiff.methods import LADD_METHODS, METHODS
 from augdiff.metrics import estimate_nll, sliced_wasserstein
-from augdiff.metrics.bound import estimate_bound, has_bound, nll_kind
+from augdiff.metrics.bound import estimate_bound
 from augdiff.runs import load_run
 from augdiff.sampling import generate
 from augdiff.train import resolve_device
@@ -250,13 +250,13 @@ def _evaluate(
     # Paired with the exact −log p(x)/d of the same sequences: far tighter than comparing two means.
     gap = nll.per_sequence - data.exact_nll_per_token(data.valid_sample(preset.valid_sequences).x)
     bound = None
-    if has_bound(loaded.model):  # MDLM and CADD: an upper bound on −log p(x) beside the token term
+    if loaded.model.has_bound:  # MDLM and CADD: an upper bound on −log p(x) beside the token term
         batches = data.valid_batches(preset.sample_batch, preset.valid_sequences)
         bound = estimate_bound(
             loaded.model, batches, steps=BOUND_STEPS, time_samples=preset.time_samples, device=device
         )
     return {
-        "nll_kind": nll_kind(loaded.model),
+        "nll_kind": loaded.model.nll_kind,
         "nll_bound": None if bound is None else bound.bound,
         "nll_bound_stderr": None if bound is None else bound.stderr,
         "recon_nll": nll.nll,

@@ -32,7 +32,7 @@ from augdiff.experiments.training import train_or_reuse, train_two_stages
 from augdiff.files import ensure_dir, json_safe, write_text_atomic
 from augdiff.methods import LADD_METHODS
 from augdiff.metrics import estimate_nll
-from augdiff.metrics.bound import estimate_bound, has_bound, nll_kind
+from augdiff.metrics.bound import estimate_bound
 from augdiff.metrics.generation import evaluate_generation
 from augdiff.metrics.teacher import load_teacher
 from augdiff.runs import load_run
@@ -238,9 +238,9 @@ def _bpc(run_dir: Path, data: Any, preset: TextPreset, device: torch.device, lag
         "nll_stderr": est.stderr,
         "bpc": est.nll / math.log(2),
         "bpc_stderr": est.stderr / math.log(2),
-        "nll_kind": nll_kind(loaded.model),
+        "nll_kind": loaded.model.nll_kind,
     }
-    if has_bound(loaded.model):
+    if loaded.model.has_bound:
         batches = data.valid_batches(preset.sample_batch, preset.valid_sequences)
         bound = estimate_bound(
             loaded.model, batches, steps=BOUND_STEPS, time_samples=preset.time_samples, device=device

@@ -34,24 +34,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from augdiff.channels import LatentChannel
 from augdiff.errors import AugdiffError
 from augdiff.model import DiffusionModel
 from augdiff.processes import sample_times
 
-__all__ = ["BoundEstimate", "step_terms", "estimate_bound", "has_bound", "nll_kind"]
-
-
-def has_bound(model: torch.nn.Module) -> bool:
-    """Whether :func:`estimate_bound` is derived for the model (MDLM and CADD; AR's NLL is exact)."""
-    channel = getattr(model, "channel", None)  # an autoregressive model has none
-    return channel is not None and type(channel).latent_kl is not LatentChannel.latent_kl
-
-
-def nll_kind(model: torch.nn.Module) -> str:
-    """What :func:`~augdiff.metrics.likelihood.estimate_nll` reports for ``model``, in words."""
-    channel = getattr(model, "channel", None)
-    return "exact (chain rule)" if channel is None else channel.nll_kind
+__all__ = ["BoundEstimate", "step_terms", "estimate_bound"]
 
 
 @dataclass

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from augdiff.channels import NoChannel
+from augdiff.ar import ARModel
 from augdiff.errors import AugdiffError
+from augdiff.model import DiffusionModel
 
 __all__ = ["ContinuationLogLikelihood", "continuation_log_likelihood"]
 
@@ -50,7 +51,7 @@ def _masked_rows(r_len: int, samples: int, gen: torch.Generator) -> tuple[Tensor
 
 @torch.no_grad()
 def continuation_log_likelihood(
-    model: torch.nn.Module,
+    model: DiffusionModel | ARModel,
     context: Tensor,
     continuation: Tensor,
     *,
@@ -59,12 +60,10 @@ def continuation_log_likelihood(
     seed: int = 0,
 ) -> ContinuationLogLikelihood:
     """LLaDA's Monte-Carlo lower bound on log p(``continuation`` | ``context``) (ids ``[P]`` and ``[C]``)."""
-    channel = getattr(model, "channel", None)
-    if not isinstance(channel, NoChannel):
-        name = getattr(channel, "name", type(model).__name__)
+    if not model.token_term_is_bound:
         raise AugdiffError(
-            f"a conditional log-likelihood needs a model whose token term is a bound (mdlm); a {name} model's "
-            "token term reads a latent that carries the tokens"
+            "a conditional log-likelihood needs a masked diffusion model whose token term is a bound (mdlm); this "
+            f"model's is not ({model.nll_kind})"
         )
     if continuation.numel() == 0:
         raise AugdiffError("the continuation is empty: nothing to score")

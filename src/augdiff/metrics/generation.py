@@ -7,13 +7,13 @@ For each number of sampling steps T (LADD App. E.2, Table 9; Table 12 for the GF
   better text quality per unit of sampling time"; the formula itself is lost from our copy of the paper, and
   the ratio is the reading that fits that sentence);
 * **GFLOPs per step**: one network evaluation per sequence, counted by ``torch.utils.flop_counter``
-  (:func:`~augdiff.metrics.flops.sampling_step_flops`), and the budget per sample, T × that (+ the latent-only
+  (:func:`~augdiff.flops.sampling_step_flops`), and the budget per sample, T × that (+ the latent-only
   steps of LADD's sequential inference). With the cache, some steps skip the network: the budget is an
   upper bound;
 * the sample metrics of :func:`~augdiff.metrics.sample_eval.evaluate_samples`.
 
 An autoregressive run (``method: ar``) has no step count: it is evaluated once, with ``steps = None``; its
-step is one generated token with the KV cache (:func:`~augdiff.metrics.flops.ar_step_flops`).
+step is one generated token with the KV cache (:func:`~augdiff.flops.ar_step_flops`).
 """
 
 from __future__ import annotations
@@ -27,12 +27,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from augdiff.ar import ARModel
 from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
-from augdiff.metrics.flops import ar_step_flops, latent_step_flops, sampling_step_flops
 from augdiff.metrics.mauve_score import reference_features
 from augdiff.metrics.sample_eval import SampleEvaluation, evaluate_samples
 from augdiff.metrics.teacher import Teacher, same_tokenizer
+from augdiff.protocol import SequenceModel
 from augdiff.specs import method_spec
 
 __all__ = ["Throughput", "StepEvaluation", "draw_samples", "step_flops", "evaluate_generation"]
@@ -96,23 +95,15 @@ def draw_samples(
     return run.model.sample(num, seq_len, **common)  # an AR model: token by token, its own device
 
 
-def step_flops(model: Any, seq_len: int, steps: int | None, options: Any = None) -> dict[str, float]:
+def step_flops(model: SequenceModel, seq_len: int, steps: int | None, options: Any = None) -> dict[str, float]:
     """GFLOPs per sequence of one sampling step (measured and Eq 77) and of a whole sample of ``steps`` steps.
 
     An AR model's step is one generated token (KV cache), its sample ``seq_len`` steps (``steps`` ignored).
     """
-    if isinstance(model, ARModel):
-        token = ar_step_flops(model, 1, seq_len)
-        total = seq_len * token["measured_gflops"]
-    else:
-        assert steps is not None, "a diffusion model needs a number of sampling steps"
-        options = options if options is not None else model.sampling_options()  # the run's own defaults
-        token = sampling_step_flops(model, 1, seq_len, options)
-        total = steps * token["measured_gflops"]
-        lag = float(getattr(options, "lag", 0.0))
-        if lag > 0:  # LADD's latent-only steps before the token steps (sequential / lagged inference)
-            n_latent = max(1, round(lag * options.latent_steps))
-            total += n_latent * latent_step_flops(model.channel, 1)["measured_gflops"]
+    parts = model.step_flops(1, seq_len, options)
+    calls = model.step_calls(seq_len, steps, options)
+    token = next(iter(parts.values()))  # the step itself: the token (or joint) denoiser, or one AR token
+    total = sum(n * parts[name]["measured_gflops"] for name, n in calls.items())
     return {
         "gflops_per_step": token["measured_gflops"],
         "gflops_per_step_eq77": token["analytic_gflops"],

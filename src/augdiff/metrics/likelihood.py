@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from augdiff.ar import ARModel
-from augdiff.model import DiffusionModel
 from augdiff.processes import sample_times
+from augdiff.protocol import SequenceModel
 
 if TYPE_CHECKING:
     from augdiff.data.tokenizer import Tokenizer
@@ -98,7 +97,7 @@ class NLLEstimate:
 
 @torch.no_grad()
 def estimate_nll(
-    model: torch.nn.Module,
+    model: SequenceModel,
     batches: Iterable[Tensor],
     *,
     time_samples: int = 8,
@@ -120,8 +119,7 @@ def estimate_nll(
     An :class:`~augdiff.ar.ARModel` gives its exact NLL (chain rule, no time samples: ``time_samples`` = 0 in
     the result); the standard error is then the spread across sequences alone.
     """
-    exact = isinstance(model, ARModel)
-    time_samples = 0 if exact else time_samples
+    time_samples = 0 if model.exact_likelihood else time_samples
     was_training = model.training
     model.eval()
     gen = torch.Generator(device=device)
@@ -129,16 +127,12 @@ def estimate_nll(
     per_sequence: list[Tensor] = []
     for x0 in batches:
         x0 = x0.to(device)
-        if isinstance(model, ARModel):
-            per_sequence.append(model.nll(x0).double().cpu())
-            continue
-        assert isinstance(model, DiffusionModel), f"estimate_nll takes an AR or a diffusion model, not {type(model)}"
         b = x0.shape[0]
-        grid = sample_times(b * time_samples, antithetic=True, eps=time_eps, device=device, generator=gen)
-        total = torch.zeros(b, dtype=torch.float64, device=device)
-        for k in range(time_samples):  # one forward of B rows at a time, not B·K
-            total += model.loss(x0, grid[k * b : (k + 1) * b], gen, options).nll_per_sequence.double()
-        per_sequence.append((total / time_samples).cpu())
+        grid = None
+        if time_samples:  # one forward of B rows at a time, not B·K
+            grid = sample_times(b * time_samples, antithetic=True, eps=time_eps, device=device, generator=gen)
+            grid = grid.view(time_samples, b)
+        per_sequence.append(model.sequence_nll(x0, grid, gen, options).cpu())
     model.train(was_training)
     if not per_sequence:
         raise ValueError("estimate_nll got no data")

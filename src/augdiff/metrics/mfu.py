@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from augdiff.metrics.flops import _sdpa_flops
+from augdiff.flops import _sdpa_flops
 
 __all__ = ["PEAK_BF16_TFLOPS", "device_peak_flops", "model_flops_utilization", "count_train_flops"]
 
@@ -68,7 +68,7 @@ def _sdpa_backward_flops(
     return 2 * _sdpa_flops(query_shape, key_shape, value_shape)
 
 
-# As in ``metrics.flops``: the counter's registry lacks the CPU attention kernels, forward and backward.
+# As in ``augdiff.flops``: the counter's registry lacks the CPU attention kernels, forward and backward.
 _CPU_ATTENTION = {
     torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops,
     torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_backward_flops,

@@ -9,8 +9,8 @@ from torch import nn
 
 from augdiff.cli.main import main
 from augdiff.config import build_config
+from augdiff.flops import count_flops, sampling_step_flops, transformer_flops
 from augdiff.methods import build_model
-from augdiff.metrics.flops import count_flops, sampling_step_flops, transformer_flops
 from augdiff.nn import DiT, DiTConfig
 
 
