@@ -95,7 +95,9 @@ def build_channel(
 ) -> LatentChannel:
     """The latent channel of ``cfg.method``: the only part that differs between methods, made by the
     ``build(section, context)`` of the module its :class:`~augdiff.specs.MethodSpec` names."""
-    context = ChannelContext(schedule, vocab_size, hidden_size, seq_len if seq_len is not None else cfg.seq_len, decode)
+    length = seq_len if seq_len is not None else cfg.seq_len
+    sections = {name: getattr(cfg, name) for name in method_spec(cfg.method).also_reads}
+    context = ChannelContext(schedule, vocab_size, hidden_size, length, decode, sections)
     channel: LatentChannel = channel_module(cfg.method).build(_section(cfg), context)
     return channel
 

@@ -38,6 +38,7 @@ class MethodSpec:
         network: ``dit``, or ``mmdit`` (a second stream for the latent; the channel module's ``head_width``
             gives the latent head's width).
         latent_schedules: the values its ``<section>.schedule`` may take (LADD methods; the others have none).
+        also_reads: further config sections its channel reads (a composition: ``cadd+co-ladd`` reads ``cadd.*``).
     """
 
     name: str
@@ -51,6 +52,7 @@ class MethodSpec:
     channel: str | None = None
     network: str = "dit"
     latent_schedules: tuple[str, ...] = ()
+    also_reads: tuple[str, ...] = ()
 
 
 _LADD = {"section": "ladd", "stages": (1, 2), "inference_modes": ("joint", "sequential"), "network": "mmdit"}
@@ -82,6 +84,15 @@ METHOD_SPECS: dict[str, MethodSpec] = {
             sampling_options=("lag", "latent_steps", "guidance", "latent_from"),
             channel="augdiff.channels.di_ladd",
             latent_schedules=("auto", "linear", "loglinear", "polynomial", "cosine"),
+            **_LADD,
+        ),
+        MethodSpec(
+            "cadd+co-ladd",
+            "CADD's augmentation and a Co-LADD latent in one model (beyond both papers)",
+            sampling_options=("k", "z0_hat", "lag", "latent_steps", "eta", "latent_from"),
+            channel="augdiff.channels.composed",
+            latent_schedules=("auto", "ladd-sqrt", "vp-sqrt", "vp-linear", "vp-cosine"),
+            also_reads=("cadd",),
             **_LADD,
         ),
         MethodSpec("ar", "the autoregressive reference (causal DiT)", diffusion=False),

@@ -88,7 +88,7 @@ def test_settle_measures_sigma_from_the_embedding_once():
     rms = net.embed.weight[:V].pow(2).mean().sqrt().item()
     assert channel.sigma_unset
     settled = channel.settle(net)
-    assert settled == {"sigma": pytest.approx(rms)} and channel.sigma == pytest.approx(rms)
+    assert settled == {"cadd": {"sigma": pytest.approx(rms)}} and channel.sigma == pytest.approx(rms)
     assert channel.settle(net) == {} and channel.sigma == pytest.approx(rms)
     fixed = tiny(sigma=0.5).channel
     assert fixed.settle(net) == {} and fixed.sigma == 0.5

@@ -53,7 +53,7 @@ def test_cadd_fine_tunes_from_mdlm_and_samples_with_k_draws(tmp_path, corpus, md
         assert np.load(npy).shape == (4, 24)
     capsys.readouterr()
     assert main(["sample", str(mdlm_text), "--k", "2", "--out", str(tmp_path / "x.npy")]) == 2
-    assert "--k is a sampling option of cadd models; this run is mdlm" in capsys.readouterr().err
+    assert "--k is a sampling option of cadd and cadd+co-ladd models; this run is mdlm" in capsys.readouterr().err
 
 
 def test_init_from_starts_at_the_mdlm_weights(tmp_path, corpus, mdlm_text):

@@ -110,7 +110,7 @@ def test_linear_readout_is_the_former_one():
 def test_encoder_dropout_acts_in_training_only():
     torch.manual_seed(0)
     enc = LatentEncoder(V, L, 2, D, SHAPE, "last", dropout=0.5)
-    assert all(b.dropout == 0.5 for b in enc.blocks)
+    assert all(b.drop.p == 0.5 for b in enc.blocks)
     with torch.no_grad():
         for b in enc.blocks:  # open the adaLN-zero gates, or the residual branches (where dropout acts) are off
             b.adaln.weight.normal_(0, 0.3)
@@ -127,6 +127,6 @@ def test_config_keys_choose_the_readout_and_the_dropout():
         return build_model(cfg, V, L).channel.encoder
 
     default = encoder()
-    assert default.readout == "adaln" and all(b.dropout == 0.0 for b in default.blocks)
+    assert default.readout == "adaln" and all(b.drop.p == 0.0 for b in default.blocks)
     former = encoder(encoder_readout="linear", encoder_dropout=0.1)
-    assert former.readout == "linear" and all(b.dropout == 0.1 for b in former.blocks)
+    assert former.readout == "linear" and all(b.drop.p == 0.1 for b in former.blocks)

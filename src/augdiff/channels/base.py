@@ -24,13 +24,16 @@ __all__ = ["ChannelContext", "ChannelInput", "ReverseStep", "LatentChannel"]
 class ChannelContext:
     """What a channel's ``build(section, context)`` factory needs besides its config section: the token mask
     schedule, the number of data tokens V (the mask id), the network's width, the data's sequence length and a
-    decoder of ids to texts (the last two only for LADD encoders that pool by patches or read text)."""
+    decoder of ids to texts (the last two only for LADD encoders that pool by patches or read text), and the
+    other config sections of a method composed of two channels."""
 
     schedule: MaskSchedule
     vocab_size: int
     hidden_size: int
     seq_len: int | None = None
     decode: Callable[[Tensor], list[str]] | None = None
+    #: further config sections a composed method reads (``cadd`` for ``cadd+co-ladd``), by name
+    sections: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,9 +134,10 @@ class LatentChannel(nn.Module, ABC):
         """The latent's KL to its prior at t = 1, summed over positions ``[B]`` (``None``: no latent prior)."""
         return None
 
-    def settle(self, network: TokenNetwork) -> dict[str, Any]:
-        """Settings measured from the network when training starts (after any ``init_from``), to be written into
-        the run's config section ``self.name`` so that a resume and every later load use the same values."""
+    def settle(self, network: TokenNetwork) -> dict[str, dict[str, Any]]:
+        """Settings measured from the network when training starts (after any ``init_from``), by config section
+        (``{"cadd": {"sigma": …}}``), to be written into the run's config so that a resume and every later load
+        use the same values."""
         return {}
 
     def combine(self, log_p: Tensor, head: Tensor | None, state: Any) -> Tensor:

@@ -174,13 +174,13 @@ class CADDChannel(LatentChannel):
                 self.proj.weight.copy_(torch.cat([torch.eye(hidden_size), torch.eye(hidden_size)], dim=1))
                 self.proj.bias.zero_()
 
-    def settle(self, network: TokenNetwork) -> dict[str, Any]:
+    def settle(self, network: TokenNetwork) -> dict[str, dict[str, Any]]:
         """``sigma=None`` → the RMS of the latent rows' elements (R/√D with a radius), so that noise and signal
         share a scale (an ``hf:`` model's embeddings have element std ~0.02)."""
         if self.sigma_unset:
             self.sigma = float(self._embedding(network).detach().float().pow(2).mean().sqrt())
             self.sigma_unset = False
-            return {"sigma": self.sigma}
+            return {"cadd": {"sigma": self.sigma}}
         return {}
 
     def _to_latent(self, rows: Tensor) -> Tensor:

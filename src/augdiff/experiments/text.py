@@ -42,6 +42,8 @@ from augdiff.train import resolve_device
 __all__ = ["TextPreset", "TEXT_PRESETS", "TEXT_METHODS", "text_method_config", "frontier", "run_text"]
 
 TEXT_METHODS = ("ar", *DIFFUSION_METHODS)
+#: what ``run_text`` compares unless told otherwise: the AR reference and the papers' four methods
+DEFAULT_TEXT_METHODS = ("ar", "mdlm", "cadd", "co-ladd", "di-ladd")
 INFERENCE = {"joint": 0.0, "seq": 1.0}
 SAMPLING_STEPS = (4, 8, 16, 32, 64, 128, 256)
 BOUND_STEPS = 128  # T of the likelihood bound reported beside the token term (metrics.bound)
@@ -142,6 +144,7 @@ _TEXT_LADD_COMMON = {
 TEXT_LADD: dict[str, dict[str, Any]] = {
     "co-ladd": {**_TEXT_LADD_COMMON, "schedule": "vp-sqrt"},
     "di-ladd": {**_TEXT_LADD_COMMON, "schedule": "linear", "vq_decay": 0.99, "commitment_weight": 0.25},
+    "cadd+co-ladd": {**_TEXT_LADD_COMMON, "schedule": "vp-sqrt"},
 }
 
 
@@ -285,7 +288,7 @@ def run_text(
     corpus: str,
     *,
     preset: str = "quick",
-    methods: tuple[str, ...] = TEXT_METHODS,
+    methods: tuple[str, ...] = DEFAULT_TEXT_METHODS,
     device: str = "auto",
     seed: int = 0,
 ) -> dict[str, Any]:

@@ -92,7 +92,6 @@ class DiTBlock(nn.Module):
         d = cfg.hidden_size
         self.n_heads = cfg.n_heads
         self.causal = cfg.causal
-        self.dropout = cfg.dropout
         self.norm1 = nn.LayerNorm(d, elementwise_affine=cfg.norm_affine, bias=False)
         self.qkv = nn.Linear(d, 3 * d, bias=False)
         self.attn_out = nn.Linear(d, d, bias=False)
@@ -101,6 +100,7 @@ class DiTBlock(nn.Module):
             nn.Linear(d, cfg.mlp_ratio * d), nn.GELU(approximate="tanh"), nn.Linear(cfg.mlp_ratio * d, d)
         )
         self.adaln = nn.Linear(cfg.cond_dim, 6 * d)
+        # on the residual branches only, as MDLM's DDiT and the LADD authors' MM-DiT (no attention dropout)
         self.drop = nn.Dropout(cfg.dropout)
 
     def attention(self, h: Tensor, cos: Tensor, sin: Tensor, cache: KVCache | None = None, layer: int = 0) -> Tensor:
@@ -109,7 +109,6 @@ class DiTBlock(nn.Module):
         b, n, d = h.shape
         q, k, v = self.qkv(h).view(b, n, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        drop = self.dropout if self.training else 0.0
         mask, causal = None, self.causal
         if cache is not None:
             past = cache.length
@@ -119,7 +118,7 @@ class DiTBlock(nn.Module):
                 causal = False
                 if n > 1:
                     mask = torch.ones(n, past + n, dtype=torch.bool, device=h.device).tril(diagonal=past)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=causal)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         return self.attn_out(out.transpose(1, 2).reshape(b, n, d))
 
     def forward(

@@ -87,8 +87,8 @@ class MMDiTBlock(nn.Module):
     def __init__(self, cfg: MMDiTConfig) -> None:
         super().__init__()
         self.n_heads = cfg.n_heads
-        self.dropout = cfg.dropout
         self.streams = nn.ModuleDict({s: _Stream(cfg) for s in STREAMS})
+        # on the residual branches only, as MDLM's DDiT and the LADD authors' MM-DiT (no attention dropout)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, hs: dict[str, Tensor], c: Tensor, rope: dict[str, tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
@@ -103,8 +103,7 @@ class MMDiTBlock(nn.Module):
             qs.append(apply_rotary(q, cos, sin))
             ks.append(apply_rotary(k, cos, sin))
             vs.append(v)
-        drop = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(torch.cat(qs, 2), torch.cat(ks, 2), torch.cat(vs, 2), dropout_p=drop)
+        out = F.scaled_dot_product_attention(torch.cat(qs, 2), torch.cat(ks, 2), torch.cat(vs, 2))
         out = out.transpose(1, 2).flatten(2)
         split = out.split([hs[s].shape[1] for s in STREAMS], dim=1)
         new = {}

@@ -168,9 +168,8 @@ class Trainer:
         if cfg.init_from and load_init:
             load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method, cfg.ladd)
         settled = self.model.channel.settle(self.model.network) if isinstance(self.model, DiffusionModel) else {}
-        if settled:  # written into config.yaml, so a resume rebuilds the same channel
-            name = self.model.channel.name
-            self.cfg = cfg = replace(cfg, **{name: replace(getattr(cfg, name), **settled)})
+        for name, values in settled.items():  # written into config.yaml, so a resume rebuilds the same channel
+            self.cfg = cfg = replace(cfg, **{name: replace(getattr(cfg, name), **values)})
         self.dist.seed_rank_stream(cfg.seed)  # identical init above; distinct dropout per rank from here
         if cfg.compile:  # in place (nn.Module.compile): state_dict keys, EMA and checkpoints stay unprefixed
             self.model.network.compile()
