@@ -11,6 +11,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from augdiff.cli.code_eval import add_flags as add_code_flags
+from augdiff.cli.code_eval import check_flags as check_code_flags
+from augdiff.cli.code_eval import run_code_eval
 from augdiff.cli.text_eval import add_teacher_flags, check_teacher_flags, emit_json, parse_steps, teacher_from_args
 from augdiff.cli.zero_shot import add_flags as add_zero_shot_flags
 from augdiff.cli.zero_shot import parse_corpora, run_zero_shot
@@ -35,6 +38,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("run_dir", metavar="DIR", help="run directory (or one checkpoint directory)")
     p.add_argument("--data", default=None, help="sawtooth | tokens:PATH.npy | text:PATH | hf:NAME (validation split)")
     add_zero_shot_flags(p)
+    add_code_flags(p)
     p.add_argument("--time-samples", type=int, default=8, help="diffusion times per sequence in the ELBO")
     p.add_argument("--max-sequences", type=int, default=None, help="cap on evaluated sequences")
     p.add_argument(
@@ -107,12 +111,16 @@ def _bound_steps(text: str) -> list[int]:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if (args.data is None) == (args.zero_shot is None):
-        raise AugdiffError("give --data (one dataset) or --zero-shot (the zero-shot corpora), one of the two")
+    if [args.data, args.zero_shot, args.code].count(None) != 2:
+        raise AugdiffError(
+            "give one of --data (one dataset), --zero-shot (the zero-shot corpora) or --code (code tasks)"
+        )
     if args.zero_shot is not None:
         parse_corpora(args.zero_shot)
+    elif args.code is not None:
+        check_code_flags(args)
     elif args.out_md is not None:
-        raise AugdiffError("--out-md writes the --zero-shot table: drop it, or add --zero-shot")
+        raise AugdiffError("--out-md writes the --zero-shot or --code table: drop it, or add one of them")
     if args.max_sequences is not None and args.max_sequences < 1:
         raise AugdiffError(f"--max-sequences={args.max_sequences} must be a positive integer")
     for name in ("time_samples", "batch_size", "swd_samples", "num_samples"):
@@ -136,6 +144,9 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_run(args.run_dir, weights=args.weights, device=device)
     if args.zero_shot is not None:
         emit_json({"run": str(loaded.path), "step": loaded.step, **run_zero_shot(args, loaded, device)}, out_json)
+        return 0
+    if args.code is not None:
+        emit_json({"run": str(loaded.path), "step": loaded.step, **run_code_eval(args, loaded, device)}, out_json)
         return 0
     if bound_steps and not loaded.model.has_bound:
         bound_steps = []  # AR: the NLL is exact; LADD: no bound derived (nll_kind says what the NLL is)

@@ -28,7 +28,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         help=f"comma-separated corpora or all ({', '.join(ZERO_SHOT)}): perplexity on each, as one table "
         "(the hub's copies, with MDLM's splits and detokenizers); replaces --data",
     )
-    p.add_argument("--out-md", default=None, help="--zero-shot: also write the table as Markdown here")
+    p.add_argument("--out-md", default=None, help="--zero-shot, --code: also write the table as Markdown here")
 
 
 def parse_corpora(text: str) -> list[str]:
