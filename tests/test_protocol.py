@@ -33,9 +33,16 @@ def test_every_model_has_every_member_with_a_compatible_signature(method):
         assert hasattr(model, name), f"{type(model).__name__} lacks {name}"
         wanted = getattr(SequenceModel, name, None)
         if inspect.isfunction(wanted):
-            want = list(inspect.signature(wanted).parameters)[1:]
-            have = list(inspect.signature(getattr(model, name)).parameters)
+            want, want_kw = _split(list(inspect.signature(wanted).parameters.values())[1:])
+            have, have_kw = _split(list(inspect.signature(getattr(model, name)).parameters.values()))
             assert have[: len(want)] == want, f"{type(model).__name__}.{name}{have} does not start with {want}"
+            assert set(want_kw) <= set(have_kw), f"{type(model).__name__}.{name} lacks keywords {want_kw}"
+
+
+def _split(params) -> tuple[list[str], list[str]]:
+    """Names of the positional parameters and of the keyword-only ones."""
+    keyword = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    return [p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD], keyword
 
 
 def test_the_ar_likelihood_is_exact_and_the_diffusion_one_an_average_over_times():

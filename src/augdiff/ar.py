@@ -117,14 +117,16 @@ class ARModel(nn.Module):
         counted = self._counted(x)
         return (self.token_nll(x) * counted).sum(-1) / counted.sum(-1).clamp_min(1)
 
-    def loss(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> LossOutput:
+    def loss(
+        self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None, *, fixed: Tensor | None = None
+    ) -> LossOutput:
         """Next-token cross-entropy on ``x0`` ``[B, L]``, with :meth:`DiffusionModel.loss`'s signature.
 
         ``t`` and ``generator`` (the trainer's diffusion times and masking randomness) are ignored. ``loss``
         and ``nll`` are the same number, the exact NLL per token; ``nll_per_sequence`` is its value per
         sequence ``[B]``, detached.
         """
-        counted = self._counted(x0)
+        counted = self._counted(x0) if fixed is None else self._counted(x0) & ~fixed  # a prompt: context only
         terms = (self.token_nll(x0) * counted).sum(-1)
         per_seq = (terms / counted.sum(-1).clamp_min(1)).detach()
         loss = terms.sum() / counted.sum().clamp_min(1)

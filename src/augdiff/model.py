@@ -104,26 +104,46 @@ class DiffusionModel(nn.Module):
         return subs_log_probs(logits, x_t, self.mask_id), head
 
     def denoise(
-        self, x0: Tensor, t: Tensor, alpha_t: Tensor, generator: torch.Generator | None = None, options: Any = None
+        self,
+        x0: Tensor,
+        t: Tensor,
+        alpha_t: Tensor,
+        generator: torch.Generator | None = None,
+        options: Any = None,
+        fixed: Tensor | None = None,
     ) -> tuple[Tensor, ChannelInput, Tensor, Tensor | None]:
         """One draw of the forward process at ``t`` and the denoiser on it: ``(x_t, channel inputs, log p(x_0 |
         x_t, ·) [B, L, V], latent head)``; what the loss and the likelihood bound (metrics.bound) both read.
-        ``options``: the channel's sampling options of the inference mode an evaluation measures (LADD's lag)."""
+        ``options``: the channel's sampling options of the inference mode an evaluation measures (LADD's lag);
+        ``fixed`` ``[B, L]``: positions kept clean (an SFT prompt)."""
         x_t = forward_mask(x0, alpha_t, self.mask_id, generator)
+        if fixed is not None:
+            x_t = torch.where(fixed, x0, x_t)
         inputs = self.channel.train_input(self.network, x0, x_t, t, generator, options)
         log_p, head = self._forward(x_t, t, inputs)
         return x_t, inputs, log_p, head
 
-    def loss(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None, options: Any = None) -> LossOutput:
+    def loss(
+        self,
+        x0: Tensor,
+        t: Tensor,
+        generator: torch.Generator | None = None,
+        options: Any = None,
+        *,
+        fixed: Tensor | None = None,
+    ) -> LossOutput:
         """Monte-Carlo loss on clean tokens ``x0`` ``[B, L]`` at times ``t`` ``[B]`` (``options``: as
-        :meth:`denoise`).
+        :meth:`denoise`). ``fixed`` ``[B, L]``: positions never masked nor scored (supervised fine-tuning's
+        prompt, LLaDA §2.3); the loss is then the response's, per response token.
 
         ``loss`` uses the configured weighting; ``nll`` is always the ELBO estimate per token. Token ids are
         checked where data enters (augdiff.data), not here, to keep the step free of host syncs.
         """
         sched = self.schedule(t)
-        x_t, inputs, log_p, head = self.denoise(x0, t, sched.alpha_t, generator, options)
+        x_t, inputs, log_p, head = self.denoise(x0, t, sched.alpha_t, generator, options, fixed)
         counted = None if self.pad_id is None else x0 != self.pad_id
+        if fixed is not None:
+            counted = ~fixed if counted is None else counted & ~fixed
         elbo_terms = masked_diffusion_nll(log_p, x0, x_t, sched.elbo_weight, self.mask_id, counted)
         if self.loss_weighting == "elbo":
             train_terms = elbo_terms

@@ -42,8 +42,11 @@ class SequenceModel(Protocol):
         """Whether :mod:`augdiff.metrics.bound` derives a true bound with every latent term for this model."""
         ...
 
-    def loss(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> LossOutput:
-        """The training loss on clean tokens ``x0`` ``[B, L]`` at diffusion times ``t`` ``[B]``."""
+    def loss(
+        self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None, *, fixed: Tensor | None = None
+    ) -> LossOutput:
+        """The training loss on clean tokens ``x0`` ``[B, L]`` at diffusion times ``t`` ``[B]``; ``fixed``
+        ``[B, L]``: positions given and never scored (an SFT prompt)."""
         ...
 
     def sequence_nll(

@@ -232,7 +232,7 @@ def test_bad_text_settings_are_one_line_errors(corpus, tmp_path):
         make_dataset(f"text:{corpus}", text=TextConfig(str(tmp_path / "nope")))
     with pytest.raises(AugdiffError, match=r"--data text:.*too big for this corpus"):
         make_dataset(f"text:{corpus}", text=TextConfig("bpe", 50_000))
-    with pytest.raises(AugdiffError, match="apply to text:PATH and hf:NAME data only"):
+    with pytest.raises(AugdiffError, match="apply to text:PATH, sft:PATH and hf:NAME data only"):
         make_dataset("sawtooth", text=BPE)
     short = tmp_path / "short.txt"
     short.write_text(tiny_english(200, seed=0)[:2000])

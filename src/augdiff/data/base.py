@@ -45,6 +45,11 @@ class TokenDataset(ABC):
         (or across processes) never changes which sequences a step trains on.
         """
 
+    def train_fixed(self, seed: int, step: int, global_batch: int, rows: slice | None = None) -> Tensor | None:
+        """Positions of :meth:`train_batch`'s rows that are given, never masked nor scored ``[B, L]`` bool (an
+        SFT prompt); ``None``: every position is trained."""
+        return None
+
     @abstractmethod
     def valid_batches(self, batch_size: int, max_sequences: int | None = None) -> Iterator[Tensor]:
         """The fixed validation set in batches."""

@@ -14,6 +14,7 @@ from augdiff.data.hub import HubCorpus
 from augdiff.data.images import load_images
 from augdiff.data.pairs import PairsDataset
 from augdiff.data.sawtooth import SawtoothDataset
+from augdiff.data.sft import load_sft
 from augdiff.data.text import FileCorpus, make_text_dataset
 from augdiff.data.tokens import ArrayDataset, load_token_array, split_rows
 from augdiff.errors import AugdiffError
@@ -21,9 +22,9 @@ from augdiff.errors import AugdiffError
 __all__ = ["make_dataset", "DEFAULT_TEXT_SEQ_LEN"]
 
 DEFAULT_TEXT_SEQ_LEN = 128
-_FORMS = "sawtooth, pairs, tokens:PATH.npy, text:PATH, hf:NAME or image:NAME"
+_FORMS = "sawtooth, pairs, tokens:PATH.npy, text:PATH, sft:PATH.jsonl, hf:NAME or image:NAME"
 # Text from a file and from the hub is the same kind of data: a model trained on one evaluates on the other.
-_TEXT_KINDS = ("text", "hf")
+_TEXT_KINDS = ("text", "hf", "sft")
 
 
 def make_dataset(
@@ -51,7 +52,9 @@ def make_dataset(
     if vocab_size is not None and kind != "tokens":
         raise AugdiffError(f"vocab_size={vocab_size} applies to tokens: data only (drop it for --data {kind})")
     if text is not None and text != TextConfig() and kind not in _TEXT_KINDS:
-        raise AugdiffError(f"text.* settings apply to text:PATH and hf:NAME data only (drop them for --data {kind})")
+        raise AugdiffError(
+            f"text.* settings apply to text:PATH, sft:PATH and hf:NAME data only (drop them for --data {kind})"
+        )
     if image is not None and image != ImageConfig() and kind != "image":
         raise AugdiffError(f"image.* settings apply to image:NAME data only (drop them for --data {kind})")
     if like is not None:
@@ -76,6 +79,8 @@ def make_dataset(
             fix = "give rows of the model's length" if like is not None else "drop seq_len or reshape the array"
             raise AugdiffError(f"--data {spec}: rows have length {arr.shape[1]} but seq_len={seq_len} ({fix})")
         data = ArrayDataset(spec, *split_rows(spec, arr), vocab_size=vocab)
+    elif kind == "sft" and path:
+        data = load_sft(spec, path, DEFAULT_TEXT_SEQ_LEN if seq_len is None else seq_len, text, like)
     elif kind in _TEXT_KINDS and path:
         corpus = FileCorpus(spec, path) if kind == "text" else HubCorpus(spec, path)
         data = make_text_dataset(corpus, DEFAULT_TEXT_SEQ_LEN if seq_len is None else seq_len, text, like)

@@ -89,6 +89,10 @@ class ArrayDataset(TokenDataset):
         return self._perm[2]
 
     def train_batch(self, seed: int, step: int, global_batch: int, rows: slice | None = None) -> Tensor:
+        return _rows(self.train_rows[self.train_index(seed, step, global_batch, rows)])
+
+    def train_index(self, seed: int, step: int, global_batch: int, rows: slice | None = None) -> np.ndarray:
+        """Which training rows :meth:`train_batch` reads: one shuffle per epoch, seeded by ``(seed, epoch)``."""
         index = torch.arange(step * global_batch, (step + 1) * global_batch)
         if rows is not None:
             index = index[rows]
@@ -98,7 +102,7 @@ class ArrayDataset(TokenDataset):
         for epoch in epochs.unique().tolist():
             sel = epochs == epoch
             picked[sel] = self._epoch_perm(seed, epoch)[positions[sel]]
-        return _rows(self.train_rows[picked.numpy()])
+        return picked.numpy()
 
     def valid_batches(self, batch_size: int, max_sequences: int | None = None) -> Iterator[Tensor]:
         n = self.valid_rows.shape[0] if max_sequences is None else min(max_sequences, self.valid_rows.shape[0])

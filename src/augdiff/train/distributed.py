@@ -83,8 +83,12 @@ class LossModule(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None) -> Any:
-        return self.model.loss(x0, t, generator)
+    def forward(
+        self, x0: Tensor, t: Tensor, generator: torch.Generator | None = None, fixed: Tensor | None = None
+    ) -> Any:
+        if fixed is None:  # every model takes this call; ``fixed`` only comes with SFT data
+            return self.model.loss(x0, t, generator)
+        return self.model.loss(x0, t, generator, fixed=fixed)
 
 
 class NullLogger:

@@ -40,6 +40,7 @@ from augdiff.train.distributed import Distributed, NullLogger
 from augdiff.train.ema import EMA
 from augdiff.train.init_from import load_backbone
 from augdiff.train.logging import MetricsLogger, MetricWindow
+from augdiff.train.pretrained import load_any
 
 __all__ = ["Trainer", "TrainResult", "resolve_device", "lr_at", "RESUMABLE_KEYS"]
 
@@ -151,7 +152,9 @@ class Trainer:
         if self.dist.is_main:
             remove_stale_temporaries(self.run_dir / "checkpoints")
         if dataset is None:  # under torchrun one process per machine tokenizes (a lock in the cache), the rest read
-            dataset = make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size, text=cfg.text, image=cfg.image)
+            # fine-tuning on pairs speaks the tokenizer of the model it starts from
+            like = load_any(cfg.init_from).meta["data"] if cfg.init_from and cfg.data.startswith("sft:") else None
+            dataset = make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size, like=like, text=cfg.text, image=cfg.image)
         self.dataset = dataset
         if cfg.batch_size % (cfg.grad_accum * self.dist.world_size):
             raise AugdiffError(
@@ -335,10 +338,12 @@ class Trainer:
             k = self.dist.rank * cfg.grad_accum + j
             rows = slice(k * micro, (k + 1) * micro)
             x0 = self.dataset.train_batch(cfg.seed, step, cfg.batch_size, rows).to(self.device, non_blocking=True)
+            fixed = self.dataset.train_fixed(cfg.seed, step, cfg.batch_size, rows)
+            fixed = None if fixed is None else fixed.to(self.device, non_blocking=True)
             masks = seeded_generator(cfg.seed, step, _MASKS, k, device=self.device)
             with self.dist.accumulating(self.train_model, last=j == cfg.grad_accum - 1):
                 with autocast or contextlib.nullcontext():
-                    out = self.train_model(x0, t_all[rows], masks)
+                    out = self.train_model(x0, t_all[rows], masks, fixed)
                 (out.loss / cfg.grad_accum).backward()
             loss_sum += out.loss.detach() / cfg.grad_accum
             nll_sum += out.nll / cfg.grad_accum
