@@ -12,7 +12,6 @@ model's loss keeps them unmasked (``DiffusionModel.loss(fixed=…)``). Validatio
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from torch import Tensor
 from augdiff.config import TextConfig
 from augdiff.data.text import Corpus, resolve_tokenizer
 from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
-from augdiff.data.tokens import ArrayDataset, _check_file, split_rows
+from augdiff.data.tokens import ArrayDataset, _check_file, jsonl_records, split_rows
 from augdiff.errors import AugdiffError
 
 __all__ = ["SFTCorpus", "SFTDataset", "load_sft"]
@@ -43,13 +42,7 @@ class SFTCorpus(Corpus):
 
     def _read(self) -> list[tuple[str, str]]:
         pairs = []
-        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise AugdiffError(f"--data {self.spec}: line {number} is not JSON (one object per line)") from None
+        for number, record in jsonl_records(self.spec, self.path):
             if not (isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("prompt", "response"))):
                 raise AugdiffError(f"--data {self.spec}: line {number} needs string fields prompt and response")
             pairs.append((record["prompt"], record["response"]))

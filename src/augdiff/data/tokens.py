@@ -198,17 +198,22 @@ def _records(spec: str, file: Path) -> list[str]:
             raise AugdiffError(f"--data {spec}: no 'text' column (columns: {', '.join(names)})")
         return [str(v) for v in pq.read_table(file, columns=["text"]).column("text").to_pylist() if v is not None]
     out = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise AugdiffError(f"--data {spec}: line {number} is not JSON (one object per line)") from None
+    for number, record in jsonl_records(spec, file):
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise AugdiffError(f"--data {spec}: line {number} has no string field 'text'")
         out.append(record["text"])
     return out
+
+
+def jsonl_records(spec: str, file: Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed object)`` of each non-blank line of a ``.jsonl`` file; bad JSON is a user error."""
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError:
+            raise AugdiffError(f"--data {spec}: line {number} is not JSON (one object per line)") from None
 
 
 def load_text(spec: str, path: str) -> str:
