@@ -24,6 +24,7 @@ from augdiff.model import DiffusionModel
 from augdiff.nn import DiT, DiTConfig, model_shape
 from augdiff.nn.hf_backbone import HFBackbone, hf_backbone_path
 from augdiff.nn.mmdit import MMDiT, MMDiTConfig
+from augdiff.nn.unet import UNet, unet_config
 from augdiff.schedules import MaskSchedule, make_mask_schedule
 from augdiff.specs import HF_METHODS, LADD_METHODS, METHODS, method_spec
 
@@ -102,9 +103,30 @@ def build_channel(
     return channel
 
 
-def build_network(cfg: TrainConfig, vocab_size: int) -> nn.Module:
+#: ``model_size`` → U-Net size (``backbone: unet``); ``small`` is ADM's CIFAR-10 network (a GPU's)
+UNET_SIZE_OF = {"xxs": "xxs", "xs": "xs", "small": "cifar"}
+
+
+def _unet(cfg: TrainConfig, vocab_size: int, image_shape: tuple[int, ...] | None) -> UNet:
+    """ADM's U-Net over pixel tokens (CADD §5.2) for image data; MDLM and CADD (LADD needs the MM-DiT)."""
+    if method_spec(cfg.method).network != "dit" or not method_spec(cfg.method).diffusion:
+        raise AugdiffError(f"backbone=unet works with mdlm and cadd, not {cfg.method} (use backbone=dit)")
+    if image_shape is None:
+        raise AugdiffError("backbone=unet needs image data (--data image:digits | image:cifar10 | image:FOLDER)")
+    if cfg.model_size not in UNET_SIZE_OF:
+        raise AugdiffError(f"backbone=unet comes in model_size {' | '.join(UNET_SIZE_OF)}, not {cfg.model_size}")
+    m = cfg.model
+    size = UNET_SIZE_OF[cfg.model_size]
+    shape = unet_config(size, vocab_size + 1, image_shape, dropout=m.dropout, time_conditioning=m.time_conditioning)
+    return UNet(shape)
+
+
+def build_network(cfg: TrainConfig, vocab_size: int, image_shape: tuple[int, ...] | None = None) -> nn.Module:
     """A DiT, or for LADD the MM-DiT joint denoiser with a latent stream (App. D); with ``backbone: hf:PATH``
-    a local transformers model (:class:`augdiff.nn.hf_backbone.HFBackbone`; ``model_size``, ``model.*`` unused)."""
+    a local transformers model (:class:`augdiff.nn.hf_backbone.HFBackbone`; ``model_size``, ``model.*`` unused);
+    with ``backbone: unet`` ADM's U-Net over the pixel tokens of images of ``image_shape`` (H, W, C)."""
+    if cfg.backbone == "unet":
+        return _unet(cfg, vocab_size, image_shape)
     hf_path = hf_backbone_path(cfg.backbone)
     if hf_path is not None:
         if cfg.method not in HF_METHODS:
@@ -147,12 +169,14 @@ def build_model(
     seq_len: int | None = None,
     decode: Decode | None = None,
     pad_id: int | None = None,
+    image_shape: tuple[int, ...] | None = None,
 ) -> DiffusionModel | ARModel:
     """The model of ``cfg.method`` over ``vocab_size`` data tokens.
 
     ``seq_len`` (the data's length) and ``decode`` (ids → texts) are needed only by LADD encoders that pool
     by patches or read text (the pretrained sentence encoder). ``pad_id``: the padding of padded sentence
-    rows, which the loss and the NLL leave out (:func:`augdiff.data.padding_id`).
+    rows, which the loss and the NLL leave out (:func:`augdiff.data.padding_id`). ``image_shape``: (H, W, C) of
+    image data, for ``backbone: unet``.
     """
     if cfg.method not in METHODS:
         raise AugdiffError(f"method={cfg.method!r} is not known (choose one of: {', '.join(METHODS)})")
@@ -162,7 +186,7 @@ def build_model(
         model = build_ar_model(cfg, vocab_size)
         model.pad_id = pad_id
         return model
-    network = build_network(cfg, vocab_size)
+    network = build_network(cfg, vocab_size, image_shape)
     schedule = build_schedule(cfg)
     channel = build_channel(cfg, schedule, vocab_size, network.cfg.hidden_size, seq_len, decode)
     weighting = cfg.diffusion.loss_weighting

@@ -50,7 +50,8 @@ def load_run(path: str | Path, *, weights: str = "ema", device: torch.device | s
         data = dict(ckpt.meta["data"])
         tok = tokenizer_from_description(data)  # None for sawtooth and raw tokens; old runs hold only chars
         decode = (lambda x: [tok.decode(row) for row in x]) if tok is not None else None
-        model = build_model(cfg, int(data["vocab_size"]), data.get("seq_len"), decode, padding_id(data))
+        shape = data.get("image_shape")
+        model = build_model(cfg, int(data["vocab_size"]), data.get("seq_len"), decode, padding_id(data), shape)
     except (KeyError, TypeError) as exc:
         raise AugdiffError(f"{ckpt.path}: checkpoint metadata lacks {exc} (a damaged or foreign checkpoint)") from None
     state = ckpt.ema if weights == "ema" else ckpt.model

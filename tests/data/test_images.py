@@ -70,3 +70,31 @@ def test_flips_mirror_training_images_left_right_and_nothing_else():
     assert always.describe()["flip"] == 1.0 and make_dataset("image:digits", like=always.describe()).flip == 1.0
     with pytest.raises(AugdiffError, match="image"):
         make_dataset("sawtooth", image=build_config({}, ["image.flip=0.5"]).image)
+
+
+@pytest.mark.parametrize("method", ["mdlm", "cadd"])
+def test_the_unet_backbone_trains_and_samples_a_grid(tmp_path, method):
+    """backbone=unet: ADM's U-Net over the digits' pixel tokens, trained, reloaded and sampled to a PNG."""
+    pytest.importorskip("sklearn")
+    run = tmp_path / "run"
+    args = ["train", "--method", method, "--data", "image:digits", "--model-size", "xxs", "--steps", "2"]
+    args += ["backbone=unet", "--batch-size", "8", "--out", str(run), "progress=false", "tensorboard=false"]
+    assert main(args) == 0
+    grid = tmp_path / "grid.png"
+    assert main(["sample", str(run), "--num", "4", "--steps", "4", "--out", str(grid)]) == 0
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--method", "co-ladd", "--data", "image:digits"], "backbone=unet works with mdlm and cadd, not co-ladd"),
+        (["--method", "mdlm", "--data", "sawtooth", "seq_len=16"], "backbone=unet needs image data"),
+        (["--method", "mdlm", "--data", "image:digits", "--model-size", "tiny"], "comes in model_size xxs | xs"),
+    ],
+)
+def test_the_unet_backbone_refuses_what_it_cannot_run(tmp_path, capsys, args, message):
+    pytest.importorskip("sklearn")
+    quiet = ["backbone=unet", "--steps", "1", "--batch-size", "4", "--out", str(tmp_path / "r"), "progress=false"]
+    assert main(["train", *args, *quiet]) == 2
+    assert message in capsys.readouterr().err

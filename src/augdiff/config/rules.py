@@ -133,9 +133,9 @@ def validate(cfg: TrainConfig) -> None:
             "(batch_size is the global batch; pick a multiple of grad_accum)"
         )
     _validate_ladd(cfg)
-    if cfg.backbone != "dit" and not (cfg.backbone.startswith("hf:") and cfg.backbone[3:].strip()):
+    if cfg.backbone not in ("dit", "unet") and not (cfg.backbone.startswith("hf:") and cfg.backbone[3:].strip()):
         raise AugdiffError(
-            f"backbone={cfg.backbone!r} is not known (use dit, or hf:PATH of a local transformers model)"
+            f"backbone={cfg.backbone!r} is not known (use dit, unet for images, or hf:PATH of a local model)"
         )
     if cfg.model.norm_affine and (cfg.backbone != "dit" or method_spec(cfg.method).network != "dit"):
         raise AugdiffError("model.norm_affine applies to augdiff's DiT (mdlm, cadd, ar), not an MM-DiT or hf: backbone")

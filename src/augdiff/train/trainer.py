@@ -167,7 +167,8 @@ class Trainer:
         ds = self.dataset
         decode = (lambda x: [ds.decode(row) for row in x]) if ds.tokenizer is not None else None
         pad = padding_id(ds.describe())
-        self.model = build_model(cfg, ds.vocab_size, ds.seq_len, decode, pad).to(self.device)
+        shape = ds.describe().get("image_shape")
+        self.model = build_model(cfg, ds.vocab_size, ds.seq_len, decode, pad, shape).to(self.device)
         if cfg.init_from and load_init:
             load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method, cfg.ladd)
         settled = self.model.channel.settle(self.model.network) if isinstance(self.model, DiffusionModel) else {}
