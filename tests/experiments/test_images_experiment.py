@@ -22,3 +22,14 @@ def test_run_images_writes_scores_grids_report_and_plot(tmp_path):
             assert (out / f"grid_{method}_nfe{n}.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "fd_vs_nfe.png").stat().st_size > 0 and "| method |" in (out / "report.md").read_text()
     assert main(["run", "images", "--preset", "smoke", "--out", str(out), "--methods", "mdlm"]) == 2
+
+
+def test_run_images_with_the_unet_compares_mdlm_and_cadd(tmp_path, capsys):
+    out = tmp_path / "unet"
+    assert main(["run", "images", "--preset", "smoke", "--backbone", "unet", "--out", str(out), "--device", "cpu"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["backbone"] == "unet" and set(results["methods"]) == {"mdlm", "cadd"}
+    assert "backbone: unet" in (out / "mdlm" / "config.yaml").read_text()
+    capsys.readouterr()
+    assert main(["run", "sawtooth", "--preset", "smoke", "--backbone", "unet", "--out", str(tmp_path / "s")]) == 2
+    assert "--backbone applies to augdiff run images only" in capsys.readouterr().err

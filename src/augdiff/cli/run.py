@@ -41,6 +41,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--sawtooth", action="store_true", help="samplers: on the sawtooth's quick runs (SWD) instead of a corpus"
     )
+    p.add_argument("--backbone", choices=("dit", "unet"), default=None, help="images: the DiT (default) or ADM's U-Net")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
@@ -52,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     methods = tuple(m.strip().lower() for m in (args.methods or default).split(",") if m.strip())
     if not methods:
         raise AugdiffError("--methods is empty (give e.g. --methods mdlm)")
+    if args.backbone is not None and args.experiment != "images":
+        raise AugdiffError("--backbone applies to augdiff run images only (drop it)")
     if args.sawtooth and args.experiment != "samplers":
         raise AugdiffError("--sawtooth applies to augdiff run samplers only (drop it)")
     if args.experiment == "sawtooth-ablation":
@@ -180,7 +183,8 @@ def _run_images(args: argparse.Namespace) -> int:
 
     if args.corpus is not None or args.methods is not None:
         raise AugdiffError("augdiff run images compares mdlm, cadd and co-ladd on the digits (drop --corpus/--methods)")
-    results = run_images(args.out, preset=args.preset, device=args.device, seed=args.seed)
+    backbone = args.backbone or "dit"
+    results = run_images(args.out, preset=args.preset, device=args.device, seed=args.seed, backbone=backbone)
     for method, scores in results["methods"].items():
         shown = ", ".join(f"NFE {n}: {s['fd']:.1f}" for n, s in scores.items())
         print(f"{method}: Fréchet distance {shown} (real digits {results['real']['fd']:.1f})")

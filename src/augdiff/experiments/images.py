@@ -22,6 +22,7 @@ from augdiff.errors import AugdiffError
 from augdiff.experiments.report import markdown_table
 from augdiff.experiments.training import train_or_reuse, train_two_stages
 from augdiff.files import ensure_dir, json_safe, save_figure, write_text_atomic
+from augdiff.methods import LADD_METHODS
 from augdiff.metrics.digits import digit_scores
 from augdiff.runs import load_run
 from augdiff.train import resolve_device
@@ -29,6 +30,8 @@ from augdiff.train import resolve_device
 __all__ = ["ImagePreset", "IMAGE_PRESETS", "IMAGE_METHODS", "image_config", "run_images"]
 
 IMAGE_METHODS = ("mdlm", "cadd", "co-ladd")
+#: with ``backbone: unet`` (LADD's latent stream needs the MM-DiT)
+UNET_IMAGE_METHODS = ("mdlm", "cadd")
 NFE = (8, 32, 128)
 
 
@@ -53,12 +56,19 @@ _CO_LADD = {"latent_len": 4, "latent_dim": 16, "pool": "patch", "normalize": "un
 
 
 def image_config(
-    method: str, preset: ImagePreset, *, seed: int = 0, stage: int = 1, init_from: str | None = None
+    method: str,
+    preset: ImagePreset,
+    *,
+    seed: int = 0,
+    stage: int = 1,
+    init_from: str | None = None,
+    backbone: str = "dit",
 ) -> TrainConfig:
     """The training config of ``method`` on the digits (LADD: half the steps per stage)."""
-    ladd = method == "co-ladd"
+    ladd = method in LADD_METHODS
     tree: dict[str, Any] = {
         "method": method,
+        "backbone": backbone,
         "data": "image:digits",
         "model_size": preset.model_size,
         "steps": preset.steps // 2 if ladd else preset.steps,
@@ -74,24 +84,35 @@ def image_config(
     return build_config(tree)
 
 
-def run_images(out_dir: str | Path, *, preset: str = "quick", device: str = "auto", seed: int = 0) -> dict[str, Any]:
-    """Train, sample and score; write results.json, report.md, grids and the FD-against-NFE plot."""
+def run_images(
+    out_dir: str | Path, *, preset: str = "quick", device: str = "auto", seed: int = 0, backbone: str = "dit"
+) -> dict[str, Any]:
+    """Train, sample and score; write results.json, report.md, grids and the FD-against-NFE plot. ``backbone``:
+    the DiT (MDLM, CADD, Co-LADD) or ADM's U-Net (MDLM and CADD: LADD's latent needs the MM-DiT)."""
+    if backbone not in ("dit", "unet"):
+        raise AugdiffError(f"--backbone {backbone!r}: choose dit or unet")
     if preset not in IMAGE_PRESETS:
         raise AugdiffError(f"--preset {preset!r} is not known (choose one of: {', '.join(IMAGE_PRESETS)})")
     spec, out = IMAGE_PRESETS[preset], ensure_dir(Path(out_dir), "--out")
     data = make_dataset("image:digits")  # fails before training when scikit-learn is missing
     reference = np.asarray(data.valid_rows, dtype=np.int64)
     dev = resolve_device(device)
-    results: dict[str, Any] = {"experiment": "images", "dataset": "digits", "preset": preset, "settings": asdict(spec)}
+    results: dict[str, Any] = {
+        "experiment": "images",
+        "dataset": "digits",
+        "preset": preset,
+        "backbone": backbone,
+        "settings": asdict(spec),
+    }
     results["real"] = digit_scores(np.asarray(data.train_rows[: spec.num_samples], np.int64), reference).as_dict()
     results["methods"] = {}
-    for method in IMAGE_METHODS:
-        if method == "co-ladd":
+    for method in IMAGE_METHODS if backbone == "dit" else UNET_IMAGE_METHODS:
+        if method in LADD_METHODS:
             train_two_stages(
-                method, out, lambda stage, init: image_config("co-ladd", spec, seed=seed, stage=stage, init_from=init)
+                method, out, lambda stage, init, m=method: image_config(m, spec, seed=seed, stage=stage, init_from=init)
             )
         else:
-            train_or_reuse(image_config(method, spec, seed=seed), out / method)
+            train_or_reuse(image_config(method, spec, seed=seed, backbone=backbone), out / method)
         model = load_run(out / method, device=dev).model
         scores = {}
         for nfe in spec.nfe:
@@ -137,7 +158,7 @@ def _report(results: dict[str, Any], path: Path) -> None:
     ]
     real = results["real"]
     lines = [
-        f"# Digits as pixel tokens ({results['preset']} preset)",
+        f"# Digits as pixel tokens ({results['preset']} preset, {results.get('backbone', 'dit')} backbone)",
         "",
         "Fréchet distance in a digits classifier's features / class entropy / coverage entropy (log 10 = 2.30).",
         f"Real training digits: {real['fd']:.1f} / {real['class_entropy']:.2f} / {real['coverage_entropy']:.2f}.",
