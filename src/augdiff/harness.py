@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from augdiff.errors import AugdiffError
-from augdiff.metrics.conditional import continuation_log_likelihood
+from augdiff.metrics.conditional import continuation_log_likelihood, is_greedy
 
 __all__ = ["AugdiffLM"]
 
@@ -31,7 +31,8 @@ def _args(request: Any) -> tuple[Any, ...]:
 
 
 class AugdiffLM:
-    """A run (directory, model folder or ``hub:NAME``) of a text MDLM model, for the harness.
+    """A run (directory, model folder or ``hub:NAME``) of a text MDLM model (or the AR reference: exact
+    log-likelihoods), for the harness.
 
     Args:
         path: what ``augdiff sample`` reads; or give ``model``, ``tokenizer`` and ``seq_len`` directly.
@@ -78,13 +79,6 @@ class AugdiffLM:
     def _ids(self, text: str) -> torch.Tensor:
         return torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
 
-    def _greedy(self, context: torch.Tensor, continuation: torch.Tensor) -> bool:
-        x = torch.cat([context, torch.full_like(continuation, self.model.mask_id)]).unsqueeze(0)
-        device = next(self.model.parameters()).device
-        x = x.to(device)
-        log_p = self.model.x0_log_probs(x, torch.ones(1, device=device), self.model.init_state(x))
-        return bool((log_p[0, context.numel() :].argmax(-1).cpu() == continuation).all())
-
     def loglikelihood(self, requests: list[Any]) -> list[tuple[float, bool]]:
         out = []
         for request in requests:
@@ -96,7 +90,7 @@ class AugdiffLM:
             est = continuation_log_likelihood(
                 self.model, context, continuation, samples=self.samples, batch_size=self.batch_size, seed=self.seed
             )
-            out.append((est.log_likelihood, self._greedy(context, continuation)))
+            out.append((est.log_likelihood, is_greedy(self.model, context, continuation)))
         return out
 
     def loglikelihood_rolling(self, requests: list[Any]) -> list[float]:

@@ -11,7 +11,7 @@ from augdiff.channels import NoChannel
 from augdiff.config import build_config
 from augdiff.errors import AugdiffError
 from augdiff.methods import build_model
-from augdiff.metrics.conditional import continuation_log_likelihood
+from augdiff.metrics.conditional import continuation_log_likelihood, is_greedy
 
 V, L = 3, 3
 
@@ -24,6 +24,7 @@ class Exact(nn.Module):
         self.inner = EnumeratedDenoiser(probs, V, L)
         self.channel = NoChannel()
         self.token_term_is_bound = True
+        self.exact_likelihood = False
         self.nll_kind = self.channel.nll_kind
         self.mask_id = V
         self.anchor = nn.Parameter(torch.zeros(1))  # a device to read
@@ -83,3 +84,25 @@ def test_a_real_mdlm_model_gives_a_finite_negative_estimate():
     model = build_model(build_config({"method": "mdlm", "model_size": "xxs"}), 5).eval()
     est = continuation_log_likelihood(model, torch.tensor([1, 2, 3]), torch.tensor([4, 0, 1]), samples=16)
     assert math.isfinite(est.log_likelihood) and est.log_likelihood < 0 and est.stderr >= 0
+
+
+def test_an_ar_model_scores_the_continuation_exactly_by_the_chain_rule():
+    """log p(r | c) = log p(c r) − log p(c), each from the model's exact NLL; and greedy = argmax at every step."""
+    torch.manual_seed(0)
+    model = build_model(build_config({"method": "ar", "model_size": "xxs"}), 5).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.2)
+    c, r = torch.tensor([1, 2, 3]), torch.tensor([4, 0])
+    est = continuation_log_likelihood(model, c, r)
+    whole = -float(model.nll(torch.cat([c, r]).unsqueeze(0))) * 5
+    head = -float(model.nll(c.unsqueeze(0))) * 3
+    assert est.log_likelihood == pytest.approx(whole - head, abs=1e-4) and est.stderr == 0.0
+    best = c
+    for _ in range(2):  # the greedy chain, one token at a time
+        nxt = model.log_probs(torch.cat([best, torch.zeros(1, dtype=torch.long)]).unsqueeze(0))[0, -1].argmax()
+        best = torch.cat([best, nxt.view(1)])
+    assert is_greedy(model, c, best[3:])
+    other = best[3:].clone()
+    other[1] = (other[1] + 1) % 5
+    assert not is_greedy(model, c, other)

@@ -13,13 +13,16 @@ sample draws l, then l continuation positions; the estimate is the mean over ``s
 standard error is reported (LLaDA uses 128 samples; the variance falls as 1/samples).
 
 Only a model whose token term is a bound can give one: MDLM (and an ``hf:`` backbone trained as MDLM, e.g.
-LLaDA). CADD's and LADD's token terms read a latent that carries the tokens themselves, so they are refused.
+LLaDA). CADD's and LADD's token terms read a latent that carries the tokens themselves, so they are refused. An
+autoregressive model gives log p(r | c) exactly, by the chain rule (no samples, standard error 0): the reference
+the bound is compared with.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -28,7 +31,7 @@ from augdiff.ar import ARModel
 from augdiff.errors import AugdiffError
 from augdiff.model import DiffusionModel
 
-__all__ = ["ContinuationLogLikelihood", "continuation_log_likelihood"]
+__all__ = ["ContinuationLogLikelihood", "continuation_log_likelihood", "is_greedy"]
 
 
 @dataclass
@@ -39,6 +42,19 @@ class ContinuationLogLikelihood:
     log_likelihood: float
     stderr: float
     samples: int
+
+
+@torch.no_grad()
+def _exact(model: DiffusionModel | ARModel, context: Tensor, continuation: Tensor) -> ContinuationLogLikelihood:
+    """The chain rule: Σ_i log p(r_i | c, r_<i) from one teacher-forced pass."""
+    model = cast(ARModel, model)
+    if continuation.numel() == 0:
+        raise AugdiffError("the continuation is empty: nothing to score")
+    device = next(model.parameters()).device
+    x = torch.cat([context.reshape(-1), continuation.reshape(-1)]).to(device).unsqueeze(0)
+    c_len = context.numel()
+    log_p = model.log_probs(x)[0, c_len:].gather(-1, x[0, c_len:].unsqueeze(-1))
+    return ContinuationLogLikelihood(float(log_p.double().sum()), 0.0, 0)
 
 
 def _masked_rows(r_len: int, samples: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -60,6 +76,8 @@ def continuation_log_likelihood(
     seed: int = 0,
 ) -> ContinuationLogLikelihood:
     """LLaDA's Monte-Carlo lower bound on log p(``continuation`` | ``context``) (ids ``[P]`` and ``[C]``)."""
+    if model.exact_likelihood:
+        return _exact(model, context, continuation)
     if not model.token_term_is_bound:
         raise AugdiffError(
             "a conditional log-likelihood needs a masked diffusion model whose token term is a bound (mdlm); this "
@@ -84,3 +102,18 @@ def continuation_log_likelihood(
     per_sample = torch.cat(values)
     stderr = float(per_sample.std() / math.sqrt(samples)) if samples > 1 else float("nan")
     return ContinuationLogLikelihood(float(per_sample.mean()), stderr, samples)
+
+
+@torch.no_grad()
+def is_greedy(model: DiffusionModel | ARModel, context: Tensor, continuation: Tensor) -> bool:
+    """Whether ``continuation`` is the model's greedy answer after ``context``: the argmax at every position of
+    the teacher-forced chain (AR), or of the one-step denoiser with the whole continuation masked (diffusion)."""
+    device = next(model.parameters()).device
+    if model.exact_likelihood:
+        x = torch.cat([context, continuation]).to(device).unsqueeze(0)
+        log_p = cast(ARModel, model).log_probs(x)[0, context.numel() :]
+    else:
+        diffusion = cast(DiffusionModel, model)
+        x = torch.cat([context, torch.full_like(continuation, diffusion.mask_id)]).unsqueeze(0).to(device)
+        log_p = diffusion.x0_log_probs(x, torch.ones(1, device=device), diffusion.init_state(x))[0, context.numel() :]
+    return bool((log_p.argmax(-1).cpu() == continuation).all())
