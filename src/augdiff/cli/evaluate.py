@@ -20,6 +20,7 @@ from augdiff.cli.zero_shot import parse_corpora, run_zero_shot
 from augdiff.data import ArrayDataset, SawtoothDataset, TokenDataset, make_dataset
 from augdiff.data.tokenizer import CharTokenizer, tokenizer_from_description
 from augdiff.errors import AugdiffError
+from augdiff.extras import require
 from augdiff.metrics import (
     NLLEstimate,
     bits_per_character,
@@ -60,6 +61,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--entropy", action="store_true", help="draw samples for entropy, throughput and GFLOPs (no teacher needed)"
+    )
+    p.add_argument(
+        "--fid",
+        action="store_true",
+        help="image data: FID and Inception Score of --num-samples samples at each --steps against the training "
+        "images (torch-fidelity; its Inception weights download once)",
     )
     p.add_argument("--num-samples", type=int, default=128, help="samples drawn at each step budget")
     p.add_argument("--steps", default="128", help="comma-separated sampling steps of the sample metrics (ar: ignored)")
@@ -130,6 +137,15 @@ def _check(args: argparse.Namespace) -> None:
         raise AugdiffError(f"--temperature={args.temperature} must be positive")
     if not 0 < args.top_p <= 1:
         raise AugdiffError(f"--top-p={args.top_p} must lie in (0, 1]")
+    if args.fid:
+        if args.data is None or not args.data.startswith("image:"):
+            raise AugdiffError("--fid scores image samples: give --data image:NAME")
+        from augdiff.metrics.fidelity import inception_weights_ready
+
+        require("torch_fidelity", "fidelity", "--fid")
+        reason = inception_weights_ready()
+        if reason is not None:
+            raise AugdiffError(f"--fid: {reason}; run once with network access")
     if args.gen_ppl and not args.teacher:
         raise AugdiffError("--gen-ppl scores samples with a teacher: give --teacher (gpt2-large, a path or an AR run)")
 
@@ -198,6 +214,23 @@ def run(args: argparse.Namespace) -> int:
                 ).numpy(),
                 reference,
             ).as_dict()
+            for t in steps
+        }
+    if args.fid:
+        from augdiff.metrics.fidelity import fid_and_inception_score
+
+        shape, levels = tuple(loaded.data["image_shape"]), int(loaded.data["vocab_size"])
+        assert isinstance(data, ArrayDataset), "image data are token rows"
+        train = data.train.numpy()
+        draw = dict(batch_size=args.batch_size, device=device, progress=True)
+        result["fidelity"] = {
+            str(t): fid_and_inception_score(
+                draw_samples(loaded, args.num_samples, t, seed=args.seed + t, **draw).numpy(),
+                train,
+                shape,
+                levels,
+                device=str(device),
+            )
             for t in steps
         }
     if teacher is not None or args.entropy:

@@ -130,7 +130,9 @@ def any_dataset(name: str) -> HubSource:
 
 
 def hub_unreachable(
-    timeout: float = HUB_TIMEOUT_S, offline_vars: tuple[str, ...] = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    timeout: float = HUB_TIMEOUT_S,
+    offline_vars: tuple[str, ...] = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"),
+    endpoint: str | None = None,
 ) -> str | None:
     """Why the hub cannot be used now (offline mode, no connection), or ``None`` when it answers.
 
@@ -140,12 +142,13 @@ def hub_unreachable(
     Args:
         offline_vars: the environment switches that mean "offline" for the caller's library (``datasets`` by
             default; the Hugging Face teacher passes ``TRANSFORMERS_OFFLINE``).
+        endpoint: the host to reach (default: ``HF_ENDPOINT`` or the Hugging Face hub).
     """
     for var in offline_vars:
         if os.environ.get(var, "").strip().lower() in _TRUE:
             return f"{var}={os.environ[var]}"
     proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    url = urlparse(proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    url = urlparse(proxy or endpoint or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     host, port = url.hostname or "", url.port or (80 if url.scheme == "http" else 443)
     outcome: list[str | None] = []
 
