@@ -33,3 +33,19 @@ def test_run_images_with_the_unet_compares_mdlm_and_cadd(tmp_path, capsys):
     capsys.readouterr()
     assert main(["run", "sawtooth", "--preset", "smoke", "--backbone", "unet", "--out", str(tmp_path / "s")]) == 2
     assert "--backbone applies to augdiff run images only" in capsys.readouterr().err
+
+
+def test_the_cifar10_paper_preset_stops_in_one_line_before_training_when_it_cannot_score(tmp_path, capsys):
+    """--preset paper is CADD's CIFAR-10 recipe; offline (no CIFAR-10, or no FID) it stops before any work."""
+    out = tmp_path / "cifar"
+    assert main(["run", "images", "--preset", "paper", "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("augdiff: ") and err.count("\n") == 1
+    assert not out.exists()
+    preset = IMAGE_PRESETS["paper"]
+    assert (preset.dataset, preset.backbone, preset.lr, preset.batch_size * preset.steps) == (
+        "cifar10",
+        "unet",
+        1e-4,
+        200_000_000,
+    )

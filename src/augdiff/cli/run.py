@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
         "--preset",
         default="quick",
         help="smoke (seconds, pipeline check) | quick (CPU, minutes) | sawtooth: paper (authors' settings, GPU) | "
-        "text: full (GPU)",
+        "text: full (GPU) | images: paper (CADD's CIFAR-10 recipe on the U-Net, GPU)",
     )
     p.add_argument(
         "--methods",
