@@ -3,8 +3,9 @@
 Each task's prompt is the fixed prefix; the model writes ``--code-length`` tokens after it, decoded and cut at
 the first stop sequence (Chen et al. 2021's stops: a new top-level ``def``, ``class``, ``if``, ``print`` or
 comment), and every completion runs against the task's tests in its own sandboxed process
-(:mod:`augdiff.metrics.code_exec`). The defaults follow DiffuCoder's generation example: one token per step
-(``--code-steps`` = ``--code-length``), entropy-ordered unmasking, temperature 0.4, top-p 0.95.
+(:mod:`augdiff.metrics.code_exec`). The defaults are CADD App. B.2's, which follow DiffuCoder: 512 tokens in
+512 steps (one per step), entropy-ordered unmasking ("top negative entropy remasking"), temperature 0.2 (CADD
+trained from scratch; the paper uses 0.01 for the model initialized from DiffuCoder), no nucleus cut.
 """
 
 from __future__ import annotations
@@ -44,10 +45,10 @@ def add_flags(p: argparse.ArgumentParser) -> None:
         "pass@k of generated completions; replaces --data",
     )
     p.add_argument("--code-samples", type=int, default=1, help="--code: completions per task (n of pass@k)")
-    p.add_argument("--code-length", type=int, default=256, help="--code: tokens written after each prompt")
+    p.add_argument("--code-length", type=int, default=512, help="--code: tokens written after each prompt")
     p.add_argument("--code-steps", type=int, default=None, help="--code: sampling steps (default: --code-length)")
-    p.add_argument("--code-temperature", type=float, default=0.4, help="--code: sampling temperature")
-    p.add_argument("--code-top-p", type=float, default=0.95, help="--code: nucleus sampling")
+    p.add_argument("--code-temperature", type=float, default=0.2, help="--code: sampling temperature")
+    p.add_argument("--code-top-p", type=float, default=1.0, help="--code: nucleus sampling")
     p.add_argument("--pass-k", default="1,10", help="--code: comma-separated k of pass@k (k ≤ --code-samples)")
     p.add_argument("--code-timeout", type=float, default=10.0, help="--code: seconds per completion's tests")
 
