@@ -132,6 +132,10 @@ class ARModel(nn.Module):
         loss = terms.sum() / counted.sum().clamp_min(1)
         return LossOutput(loss=loss, nll=per_seq.mean(), nll_per_sequence=per_seq)
 
+    def settle(self) -> dict[str, dict[str, Any]]:
+        """Nothing to measure when training starts (the protocol's :meth:`DiffusionModel.settle`)."""
+        return {}
+
     def sequence_nll(
         self, x0: Tensor, times: Tensor | None = None, generator: torch.Generator | None = None, options: Any = None
     ) -> Tensor:

@@ -160,6 +160,10 @@ class DiffusionModel(nn.Module):
         per_seq = (elbo_terms / lengths).detach()
         return LossOutput(loss=loss, nll=per_seq.mean(), nll_per_sequence=per_seq, metrics=metrics)
 
+    def settle(self) -> dict[str, dict[str, Any]]:
+        """Settings the channel measures from the network when training starts, by config section."""
+        return self.channel.settle(self.network)
+
     def sequence_nll(
         self, x0: Tensor, times: Tensor | None, generator: torch.Generator | None = None, options: Any = None
     ) -> Tensor:

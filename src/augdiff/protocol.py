@@ -49,6 +49,10 @@ class SequenceModel(Protocol):
         ``[B, L]``: positions given and never scored (an SFT prompt)."""
         ...
 
+    def settle(self) -> dict[str, dict[str, Any]]:
+        """Settings measured from the network when training starts, by config section (written to the run)."""
+        ...
+
     def sequence_nll(
         self, x0: Tensor, times: Tensor | None, generator: torch.Generator | None = None, options: Any = None
     ) -> Tensor:

@@ -34,11 +34,11 @@ SAWTOOTH_RUNS = {"mdlm": "mdlm", "cadd": "cadd", "co-ladd-joint": "co-ladd"}
 def _train(out: Path, preset: str, seed: int, device: str) -> None:
     spec = PRESETS[preset]
     for name, method in SAWTOOTH_RUNS.items():
-        if method == "co-ladd":
-            run = LADD_RUNS["co-ladd"][0]
+        if method in LADD_RUNS:
+            run = LADD_RUNS[method][0]
 
-            def config(stage: int, init: str | None, run: Any = run) -> Any:
-                return method_config("co-ladd", spec, seed=seed, device=device, stage=stage, init_from=init, run=run)
+            def config(stage: int, init: str | None, run: Any = run, m: str = method) -> Any:
+                return method_config(m, spec, seed=seed, device=device, stage=stage, init_from=init, run=run)
 
             train_two_stages(name, out, config)
         else:

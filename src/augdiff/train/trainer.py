@@ -26,7 +26,6 @@ from augdiff.data import TokenDataset, make_dataset, padding_id, seeded_generato
 from augdiff.errors import AugdiffError
 from augdiff.files import ensure_dir, write_text_atomic
 from augdiff.methods import LADD_METHODS, build_model
-from augdiff.model import DiffusionModel
 from augdiff.processes import sample_times
 from augdiff.runtime import configure_device
 from augdiff.train.checkpoint import (
@@ -171,7 +170,7 @@ class Trainer:
         self.model = build_model(cfg, ds.vocab_size, ds.seq_len, decode, pad, shape).to(self.device)
         if cfg.init_from and load_init:
             load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method, cfg.ladd)
-        settled = self.model.channel.settle(self.model.network) if isinstance(self.model, DiffusionModel) else {}
+        settled = self.model.settle()
         for name, values in settled.items():  # written into config.yaml, so a resume rebuilds the same channel
             self.cfg = cfg = replace(cfg, **{name: replace(getattr(cfg, name), **values)})
         self.dist.seed_rank_stream(cfg.seed)  # identical init above; distinct dropout per rank from here
