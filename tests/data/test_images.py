@@ -31,10 +31,11 @@ def test_a_folder_of_pngs_is_read_channels_last(tmp_path):
     assert (rows == pictures.reshape(5, -1)).all()
 
 
-def test_cifar10_offline_is_one_line(monkeypatch):
+@pytest.mark.parametrize("name", ["cifar10", "imagenet32"])
+def test_hub_images_offline_are_one_line(monkeypatch, name):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    with pytest.raises(AugdiffError, match="unreachable"):
-        make_dataset("image:cifar10")
+    with pytest.raises(AugdiffError, match=f"{name} comes from the Hugging Face hub .*unreachable"):
+        make_dataset(f"image:{name}")
 
 
 def test_a_sampled_grid_is_a_png_and_a_grid_of_text_is_refused(tmp_path, capsys):

@@ -4,6 +4,8 @@
   for tests and quick presets;
 - ``image:cifar10``: CIFAR-10's 32×32 RGB training images through HF ``datasets`` (256 values, n = 3072 tokens;
   the hub is needed once, offline it is one line);
+- ``image:imagenet32``: ImageNet-1k's 1.28M training images at 32×32 (a hub copy of the box-resized set of
+  Chrabaszcz et al. 2017, the resolution of CADD Table 2), the same way; 3.9 GB as one byte per token;
 - ``image:PATH``: a folder of PNG images of one size (gray or RGB, 256 values).
 
 Rows are the images in row-major order, channels last (pixel (0, 0) R, G, B, then (0, 1), …); the last 5 % are
@@ -33,7 +35,7 @@ class ImageDataset(ArrayDataset):
     def __init__(self, spec: str, images: np.ndarray, levels: int, flip: float = 0.0) -> None:
         self.image_shape = tuple(int(v) for v in images.shape[1:])
         self.flip = float(flip)
-        rows = images.reshape(images.shape[0], -1).astype(np.int16 if levels > 127 else np.int8)
+        rows = images.reshape(images.shape[0], -1).astype(np.uint8 if levels <= 256 else np.int16, copy=False)
         super().__init__(spec, *split_rows(spec, rows), vocab_size=levels)
 
     def train_batch(self, seed: int, step: int, global_batch: int, rows: slice | None = None) -> Tensor:
@@ -59,20 +61,28 @@ def _digits(spec: str) -> tuple[np.ndarray, int]:
     return load_digits().images.astype(np.int64)[..., None], 17
 
 
-def _cifar10(spec: str) -> tuple[np.ndarray, int]:
+#: image:NAME → (hub repository, image column) of the training split
+HUB_IMAGES = {"cifar10": ("uoft-cs/cifar10", "img"), "imagenet32": ("benjamin-paine/imagenet-1k-32x32", "image")}
+
+
+def _hub_images(spec: str, name: str) -> tuple[np.ndarray, int]:
     from augdiff.data.hub import hub_unreachable
 
+    repo, column = HUB_IMAGES[name]
     reason = hub_unreachable()
     if reason is not None:
-        raise AugdiffError(f"--data {spec}: CIFAR-10 comes from the Hugging Face hub, unreachable ({reason})")
+        raise AugdiffError(f"--data {spec}: {name} comes from the Hugging Face hub ({repo}), unreachable ({reason})")
     require("datasets", "text", f"--data {spec}")
     import datasets
 
     try:
-        images = datasets.load_dataset("uoft-cs/cifar10", split="train")["img"]
+        split = datasets.load_dataset(repo, split="train")
     except Exception as exc:  # noqa: BLE001 — datasets raises many types; the user needs one line
-        raise AugdiffError(f"--data {spec}: loading CIFAR-10 failed ({type(exc).__name__})") from None
-    return np.stack([np.asarray(im.convert("RGB")) for im in images]).astype(np.int64), 256
+        raise AugdiffError(f"--data {spec}: loading {repo} failed ({type(exc).__name__})") from None
+    images = np.empty((len(split), 32, 32, 3), dtype=np.uint8)  # one byte per token: 3.9 GB for ImageNet-32
+    for i, row in enumerate(split):
+        images[i] = np.asarray(row[column].convert("RGB"))
+    return images, 256
 
 
 def _folder(spec: str, folder: Path) -> tuple[np.ndarray, int]:
@@ -93,12 +103,14 @@ def load_images(spec: str, name: str, flip: float = 0.0) -> ImageDataset:
     """The dataset of ``image:NAME`` (``flip``: the training images' mirror probability)."""
     if name == "digits":
         images, levels = _digits(spec)
-    elif name == "cifar10":
-        images, levels = _cifar10(spec)
+    elif name in HUB_IMAGES:
+        images, levels = _hub_images(spec, name)
     elif Path(name).is_dir():
         images, levels = _folder(spec, Path(name))
     else:
-        raise AugdiffError(f"--data {spec}: use image:digits, image:cifar10 or image:FOLDER (of .png files)")
+        raise AugdiffError(
+            f"--data {spec}: use image:digits, image:cifar10, image:imagenet32 or image:FOLDER (of .png files)"
+        )
     return ImageDataset(spec, images, levels, flip)
 
 
