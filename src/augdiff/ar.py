@@ -128,8 +128,9 @@ class ARModel(nn.Module):
         """
         counted = self._counted(x0) if fixed is None else self._counted(x0) & ~fixed  # a prompt: context only
         terms = (self.token_nll(x0) * counted).sum(-1)
-        per_seq = (terms / counted.sum(-1).clamp_min(1)).detach()
-        loss = terms.sum() / counted.sum().clamp_min(1)
+        per_seq = terms / counted.sum(-1).clamp_min(1)
+        loss = terms.sum() / counted.sum().clamp_min(1) if fixed is None else per_seq.mean()  # SFT: per response
+        per_seq = per_seq.detach()
         return LossOutput(loss=loss, nll=per_seq.mean(), nll_per_sequence=per_seq)
 
     def settle(self) -> dict[str, dict[str, Any]]:

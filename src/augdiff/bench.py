@@ -195,17 +195,20 @@ def bench_sample(
         if k != 1:
             raise AugdiffError(f"--k applies to cadd models, not {method}")
         return _bench_sample_ar(model, method, model_size, seq_len, batch_size, vocab_size, dev)
-    channel_options = None
-    if k != 1:
-        try:
-            channel_options = model.sampling_options(k=k)
-        except (ValueError, TypeError):
-            raise AugdiffError(f"--k applies to cadd models, not {method}") from None
+    given: dict[str, Any] = {} if k == 1 else {"k": k}
     run: dict[str, Any] = {}
     if ladd:
         inference = inference or "joint"
-        channel_options = model.sampling_options(lag=0.0 if inference == "joint" else 1.0, latent_steps=latent_steps)
-        run = {"inference": inference, "latent_steps": channel_options.latent_steps if inference != "joint" else 0}
+        given.update(lag=0.0 if inference == "joint" else 1.0, latent_steps=latent_steps)
+    try:  # one value with every option given (CADD+Co-LADD takes K and an inference mode together)
+        channel_options = model.sampling_options(**given) if given else None
+    except (ValueError, TypeError):
+        raise AugdiffError(f"--k applies to cadd models, not {method}") from None
+    if ladd:  # the latent-only steps a sample runs under these options
+        run = {
+            "inference": inference,
+            "latent_steps": model.step_calls(seq_len, steps, channel_options).get("latent step", 0),
+        }
     draw = AncestralSampler(
         model, model.schedule, cache=cache and model.cacheable, channel_options=channel_options, **options
     )

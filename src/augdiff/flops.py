@@ -16,6 +16,7 @@ time-embedding MLP and adaLN linears. It counts no LayerNorm, activation or soft
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -123,7 +124,9 @@ def sampling_step_flops(model: Any, batch_size: int, seq_len: int, options: Any 
     flops_seq_len = getattr(network, "flops_seq_len", None)
     length = flops_seq_len(seq_len) if callable(flops_seq_len) else seq_len
     particles = model.particles(options)
-    backbone = transformer_flops(length, cfg.hidden_size, cfg.n_layers, cfg.mlp_ratio)
+    # Eq 77 counts a transformer; a convolutional network (the U-Net) has no analytic figure here
+    shape = (length, cfg.hidden_size, cfg.n_layers, cfg.mlp_ratio)
+    backbone = transformer_flops(*shape) if network.is_transformer else math.nan
     head = 2 * seq_len * cfg.hidden_size * cfg.vocab_size * particles
     return {
         "measured_gflops": measured / GIGA,

@@ -134,7 +134,7 @@ class DiffusionModel(nn.Module):
     ) -> LossOutput:
         """Monte-Carlo loss on clean tokens ``x0`` ``[B, L]`` at times ``t`` ``[B]`` (``options``: as
         :meth:`denoise`). ``fixed`` ``[B, L]``: positions never masked nor scored (supervised fine-tuning's
-        prompt, LLaDA §2.3); the loss is then the response's, per response token.
+        prompt, LLaDA §2.3); the loss is then each response's per its own length, averaged over sequences.
 
         ``loss`` uses the configured weighting; ``nll`` is always the ELBO estimate per token. Token ids are
         checked where data enters (augdiff.data), not here, to keep the step free of host syncs.
@@ -151,7 +151,10 @@ class DiffusionModel(nn.Module):
             train_terms = masked_diffusion_nll(log_p, x0, x_t, torch.ones_like(t), self.mask_id, counted)
         lengths = torch.full_like(t, x0.shape[1]) if counted is None else counted.sum(-1).clamp_min(1).to(t.dtype)
         n_tokens = x0.numel() if counted is None else counted.sum().clamp_min(1)
-        loss = self.channel.token_weight * train_terms.sum() / n_tokens
+        if fixed is None:
+            loss = self.channel.token_weight * train_terms.sum() / n_tokens
+        else:  # LLaDA's SFT: each response's loss per its own length, then the mean over sequences
+            loss = self.channel.token_weight * (train_terms / lengths).mean()
         metrics = {"masked_fraction": (x_t == self.mask_id).float().mean().detach()}
         extra = self.channel.extra_loss(self.network, inputs, log_p, x0, x_t, t, self.loss_weighting, head, generator)
         if extra is not None:

@@ -38,6 +38,11 @@ class SequenceModel(Protocol):
         ...
 
     @property
+    def token_term_is_bound(self) -> bool:
+        """Whether the token term alone bounds −log p(x) (MDLM; an AR model has no masked token term)."""
+        ...
+
+    @property
     def has_bound(self) -> bool:
         """Whether :mod:`augdiff.metrics.bound` derives a true bound with every latent term for this model."""
         ...

@@ -6,6 +6,7 @@ from ladd_models import L, V, gen, ladd_model, spy
 
 from augdiff.channels.composed import ComposedChannel, ComposedSampling
 from augdiff.cli.main import main
+from augdiff.errors import AugdiffError
 from augdiff.runs import load_run
 from augdiff.sampling import generate
 
@@ -78,8 +79,8 @@ def test_options_are_both_channels_and_guidance_is_refused():
     assert model.particles(opts) == 4
     with pytest.raises(TypeError):
         model.sampling_options(guidance=2.0)
-    with pytest.raises(ValueError, match="guidance"):
-        composed(guidance=2.0).sampling_options()
+    with pytest.raises(AugdiffError, match=r"ladd.guidance=2.0 is not offered for cadd\+co-ladd"):
+        composed(guidance=2.0)
 
 
 def test_two_stages_then_sampling_through_the_command_line(tmp_path, capsys):
@@ -88,9 +89,14 @@ def test_two_stages_then_sampling_through_the_command_line(tmp_path, capsys):
     common += ["8", "--device", "cpu", "ladd.latent_dim=8", "cadd.sigma=null", "progress=false", "tensorboard=false"]
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["train", *common, "--steps", "3", "--out", str(one)]) == 0
-    assert main(["train", *common, "--steps", "3", "--stage", "2", "--init-from", str(one), "--out", str(two)]) == 0
+    stage2 = ["--steps", "3", "--stage", "2", "--init-from", str(one), "--out", str(two)]
+    capsys.readouterr()
+    assert main(["train", *common, *stage2]) == 2  # σ measured in stage 1 must be given again, not re-measured
+    sigma = load_run(str(one)).config.cadd.sigma
+    assert f"cadd.sigma={sigma!r}" in capsys.readouterr().err
+    assert main(["train", *common, *stage2, f"cadd.sigma={sigma!r}"]) == 0
     run = load_run(str(two))
-    assert run.config.cadd.sigma is not None and run.config.ladd.stage == 2
+    assert run.config.cadd.sigma == sigma and run.config.ladd.stage == 2
     out = tmp_path / "samples.txt"
     args = [
         "sample",

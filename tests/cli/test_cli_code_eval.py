@@ -46,6 +46,9 @@ def test_truncation_stops_at_the_next_top_level_statement():
         == "    x = 1\n    # inner comment\n    return x"
     )
     assert truncate_completion("    return 2") == "    return 2"
+    # MBPP: whole code, imports and helpers kept, cut at test or driver code
+    mbpp = "import re\ndef helper(x):\n    return x\ndef f(s):\n    return helper(s)\nassert f(1) == 1"
+    assert truncate_completion(mbpp, "mbpp") == mbpp[: mbpp.index("\nassert")]
 
 
 @pytest.mark.parametrize("method", ["mdlm", "ar"])
@@ -97,7 +100,6 @@ def test_pass_counts_come_from_the_sandboxed_tests(runs, tmp_path, monkeypatch):
     [
         (["--code", "nowhere.jsonl"], "neither humaneval nor mbpp nor a .jsonl"),
         (["--code", "TASKS", "--pass-k", "0"], "--pass-k"),
-        (["--code", "TASKS", "--code-length", "90"], "exceeds the model's seq_len 96"),
         (["--code", "TASKS", "--data", "sawtooth"], "give one of --data"),
         (["--code", "TASKS", "--code-samples", "0"], "--code-samples=0"),
     ],
@@ -119,3 +121,13 @@ def test_a_hub_task_set_offline_is_one_line_and_the_others_still_run(runs, tmp_p
     assert "--code humaneval: skipped: the Hugging Face hub is unreachable (HF_DATASETS_OFFLINE=1)" in err
     result = json.loads(out.read_text())["code"]
     assert "error" in result["humaneval"] and result[str(tasks)]["n_tasks"] == 2
+
+
+def test_a_long_code_length_is_capped_to_the_room_the_prompt_leaves(runs, tmp_path):
+    root, tasks = runs
+    out = tmp_path / "code.json"
+    args = ["eval", str(root / "mdlm"), "--code", str(tasks), "--code-length", "1000", "--code-steps", "1000"]
+    assert main([*args, "--pass-k", "1", "--out-json", str(out), "--device", "cpu"]) == 0
+    result = json.loads(out.read_text())["code"][str(tasks)]
+    prompts = {t["task_id"]: t["prompt"] for t in TASKS}
+    assert all(len(c) <= 96 - len(prompts[task]) for task, cs in result["completions"].items() for c in cs)

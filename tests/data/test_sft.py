@@ -43,8 +43,8 @@ def test_rows_hold_the_prompt_fixed_and_pad_with_eos_when_there_is_one(tmp_path)
     assert rows[0].tolist() == [tok.bos_id, 1, 2, 0, 2, 1, tok.eos_id, tok.eos_id, tok.eos_id]
     assert fixed[0].tolist() == [True] * 4 + [False] * 5
     chars = CharTokenizer("=abc")
-    rows, fixed, _ = _rows(corpus, chars, 8)  # no EOS: the padding is held fixed
-    assert fixed[1].tolist() == [True] * 4 + [False] * 3 + [True]
+    rows, fixed, _ = _rows(corpus, chars, 8)  # no EOS: padded with id 0, scored as response
+    assert fixed[1].tolist() == [True] * 4 + [False] * 4 and rows[0].tolist()[-2:] == [0, 0]
     _, _, dropped = _rows(corpus, chars, 5)
     assert dropped == 1  # "abc=cba" is 7 characters
 

@@ -25,11 +25,16 @@ from augdiff.errors import AugdiffError
 from augdiff.experiments.report import markdown_table
 from augdiff.files import check_output_file, write_text_atomic
 from augdiff.metrics.code_exec import CodeTask, evaluate_code, load_code_tasks, task_from_record
+from augdiff.specs import method_spec
 
 __all__ = ["add_flags", "check_flags", "run_code_eval", "truncate_completion", "STOP_SEQUENCES"]
 
-#: where a completion ends (Chen et al. 2021, §2.3): the next top-level statement after the function body
-STOP_SEQUENCES = ("\nclass ", "\ndef ", "\n#", "\nif ", "\nprint(", "\n```", "\nassert ")
+#: where a completion ends (Chen et al. 2021, §2.3): HumanEval's is a function body, so the next top-level
+#: statement ends it; MBPP's is whole code (imports, helpers, the function), ended only by test or driver code
+STOP_SEQUENCES = {
+    "humaneval": ("\nclass ", "\ndef ", "\n#", "\nif ", "\nprint(", "\n```", "\nassert "),
+    "mbpp": ("\nif __name__", "\nprint(", "\n```", "\nassert "),
+}
 #: the hub's copies: repo, config, split
 HUB_TASKS = {
     "humaneval": ("openai/openai_humaneval", None, "test"),
@@ -95,36 +100,42 @@ def _hub_tasks(name: str) -> list[CodeTask]:
     return [task_from_record(dict(row), f"{repo}[{i}]") for i, row in enumerate(rows)]
 
 
-def truncate_completion(text: str, stops: tuple[str, ...] = STOP_SEQUENCES) -> str:
-    """``text`` up to the first stop sequence (all of it when none occurs)."""
-    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
+def truncate_completion(text: str, style: str = "humaneval") -> str:
+    """``text`` up to the first stop sequence of the task's ``style`` (all of it when none occurs)."""
+    cut = min((i for i in (text.find(s) for s in STOP_SEQUENCES[style]) if i >= 0), default=len(text))
     return text[:cut]
 
 
-def _prompt_ids(task: CodeTask, tokenizer: Tokenizer, data: dict[str, Any], length: int) -> torch.Tensor:
+def _prompt_ids(task: CodeTask, tokenizer: Tokenizer, data: dict[str, Any]) -> torch.Tensor:
     try:
         ids = [*leading_bos(tokenizer, data), *tokenizer.encode(task.prompt)]
     except AugdiffError as exc:
         raise AugdiffError(f"--code task {task.task_id}: its prompt does not encode ({exc})") from None
-    seq_len = int(data["seq_len"])
-    if len(ids) + length > seq_len:
+    if len(ids) >= int(data["seq_len"]):
         raise AugdiffError(
-            f"--code task {task.task_id}: a prompt of {len(ids)} tokens + --code-length {length} exceeds the "
-            f"model's seq_len {seq_len} (lower --code-length)"
+            f"--code task {task.task_id}: its prompt of {len(ids)} tokens fills the model's seq_len {data['seq_len']}"
         )
     return torch.tensor(ids, dtype=torch.long)
 
 
+def _decode(tokenizer: Tokenizer, ids: list[int]) -> str:
+    """The completion's text up to its first EOS (what follows an end of text is not part of the answer)."""
+    if tokenizer.eos_id is not None and tokenizer.eos_id in ids:
+        ids = ids[: ids.index(tokenizer.eos_id)]
+    return tokenizer.decode(ids)
+
+
 def _completions(loaded: Any, task: CodeTask, tokenizer: Tokenizer, args: argparse.Namespace, device: Any) -> list[str]:
-    prefix = _prompt_ids(task, tokenizer, loaded.data, args.code_length)
-    total = prefix.numel() + args.code_length
+    """``--code-samples`` completions of ``--code-length`` tokens (fewer when the prompt leaves less room)."""
+    prefix = _prompt_ids(task, tokenizer, loaded.data)
+    total = min(int(loaded.data["seq_len"]), prefix.numel() + args.code_length)
     common = dict(temperature=args.code_temperature, top_p=args.code_top_p, prefix=prefix, seed=args.seed)
-    if loaded.model.exact_likelihood:  # an AR model writes token by token
+    if not method_spec(loaded.config.method).diffusion:  # an AR model writes token by token
         rows = loaded.model.sample(args.code_samples, total, **common)
     else:
-        steps = args.code_steps or args.code_length
+        steps = min(args.code_steps or args.code_length, total - prefix.numel())
         rows = loaded.model.sample(args.code_samples, total, steps, ordering="entropy", device=device, **common)
-    return [truncate_completion(tokenizer.decode(row[prefix.numel() :].tolist())) for row in rows]
+    return [truncate_completion(_decode(tokenizer, row[prefix.numel() :].tolist()), task.style) for row in rows]
 
 
 def run_code_eval(args: argparse.Namespace, loaded: Any, device: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ image:digits, samples at each step budget scored by a digits classifier (Fréche
 from __future__ import annotations
 
 import argparse
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -221,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
 
         shape, levels = tuple(loaded.data["image_shape"]), int(loaded.data["vocab_size"])
         assert isinstance(data, ArrayDataset), "image data are token rows"
-        train = data.train.numpy()
+        train = torch.cat([data.train, data.valid]).numpy()  # every image: the usual FID reference
         draw = dict(batch_size=args.batch_size, device=device, progress=True)
         result["fidelity"] = {
             str(t): fid_and_inception_score(
@@ -230,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
                 shape,
                 levels,
                 device=str(device),
+                reference_name=f"augdiff-{hashlib.sha1(data.spec.encode()).hexdigest()[:12]}-{train.shape[0]}",
             )
             for t in steps
         }

@@ -74,17 +74,18 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(base, args.overrides)
     # FLOPs depend on shapes only: fresh weights stand in for a checkpoint.
     model = build_model(cfg, args.vocab_size, args.seq_len).eval()
-    options = None
+    given: dict[str, Any] = {}
     if ladd:
-        options = model.sampling_options(lag=1.0 if args.inference == "sequential" else 0.0, latent_steps=1)
+        given.update(lag=1.0 if args.inference == "sequential" else 0.0, latent_steps=1)
     diffusion = method_spec(args.method).diffusion
     if args.k is not None and not diffusion:
         raise AugdiffError("--k applies to cadd models, not ar")
     if args.k is not None:
-        try:
-            options = model.sampling_options(k=args.k)
-        except (ValueError, TypeError):
-            raise AugdiffError(f"--k applies to cadd models, not {args.method}") from None
+        given["k"] = args.k
+    try:  # one value with every option given (CADD+Co-LADD takes --k and --inference together)
+        options = model.sampling_options(**given) if given else None
+    except (ValueError, TypeError):
+        raise AugdiffError(f"--k applies to cadd models, not {args.method}") from None
     parts = model.step_flops(args.batch_size, args.seq_len, options)
     net = model.network.cfg
     header = {

@@ -185,8 +185,10 @@ def _run_images(args: argparse.Namespace) -> int:
         raise AugdiffError("augdiff run images compares mdlm, cadd and co-ladd on the digits (drop --corpus/--methods)")
     backbone = args.backbone or "dit"
     results = run_images(args.out, preset=args.preset, device=args.device, seed=args.seed, backbone=backbone)
+    real = "" if results["real"] is None else f" (real digits {results['real']['fd']:.1f})"
+    what = "Fréchet distance" if results["dataset"] == "digits" else "FID"
     for method, scores in results["methods"].items():
         shown = ", ".join(f"NFE {n}: {s['fd']:.1f}" for n, s in scores.items())
-        print(f"{method}: Fréchet distance {shown} (real digits {results['real']['fd']:.1f})")
+        print(f"{method}: {what} {shown}{real}")
     print(f"report: {Path(args.out) / 'report.md'}  results: {Path(args.out) / 'results.json'}")
     return 0

@@ -161,6 +161,8 @@ def _validate_ladd(cfg: TrainConfig) -> None:
         raise AugdiffError(
             f"ladd.schedule={lc.schedule!r} does not fit {cfg.method} (choose one of: {', '.join(allowed)})"
         )
+    if lc.guidance != 1.0 and "guidance" not in method_spec(cfg.method).sampling_options:
+        raise AugdiffError(f"ladd.guidance={lc.guidance} is not offered for {cfg.method} (set ladd.guidance=1)")
     if lc.encoder == "pretrained" and lc.stage == 1:
         raise AugdiffError("ladd.encoder=pretrained is frozen, so there is no stage 1: train with ladd.stage=2")
     if lc.encoder == "pretrained" and lc.p_drop > 0:

@@ -3,8 +3,9 @@ r"""Supervised fine-tuning data (``--data sft:PATH.jsonl``): prompt/response pai
 Each line of the file is a JSON object with a ``prompt`` and a ``response`` string. A row is
 ``[BOS] prompt response [EOS] [EOS …]`` (BOS/EOS when the tokenizer has them), as LLaDA's SFT (Nie et al. 2025,
 §2.3) builds it: the prompt is never masked and never scored, the response is masked as in pre-training, and the
-EOS padding counts as response, so the model learns where an answer ends. With a tokenizer without EOS (the
-characters of the file), the padding is held fixed like the prompt: given, never scored.
+EOS padding counts as response, so the model learns where an answer ends. A tokenizer without EOS (the
+characters of the file) pads with its first token (id 0), scored the same way: held fixed, the padding would
+tell the model the answer's length, which no one can give it at sampling time.
 
 The training loop asks the dataset for each batch's fixed positions (:meth:`SFTDataset.train_fixed`) and the
 model's loss keeps them unmasked (``DiffusionModel.loss(fixed=…)``). Validation rows are scored whole.
@@ -82,7 +83,7 @@ def _rows(corpus: SFTCorpus, tok: Tokenizer, seq_len: int) -> tuple[np.ndarray, 
             continue
         pad = seq_len - len(head) - len(body)
         rows.append(head + body + [eos if eos is not None else 0] * pad)
-        fixed.append([True] * len(head) + [False] * len(body) + [eos is None] * pad)
+        fixed.append([True] * len(head) + [False] * (len(body) + pad))
     return (
         np.array(rows, dtype=np.int64).reshape(-1, seq_len),
         np.array(fixed, dtype=bool).reshape(-1, seq_len),

@@ -59,6 +59,7 @@ class ImagePreset:
     dataset: str = "digits"
     backbone: str | None = None  # None: the --backbone given (dit by default)
     flip: float = 0.0
+    dropout: float = 0.0
     #: sampler options of every draw (:func:`augdiff.sampling.generate`)
     sampler: tuple[tuple[str, Any], ...] = ()
 
@@ -80,6 +81,7 @@ IMAGE_PRESETS = {
         dataset="cifar10",
         backbone="unet",
         flip=0.15,
+        dropout=0.1,
         sampler=(("temperature_schedule", "cosine"), ("tau_max", 2.5), ("remasking", "dfm")),
     ),
 }
@@ -103,6 +105,7 @@ def image_config(
         "data": f"image:{preset.dataset}",
         "image": {"flip": preset.flip},
         "model_size": preset.model_size,
+        "model": {"dropout": preset.dropout},
         "steps": preset.steps // 2 if ladd else preset.steps,
         "batch_size": preset.batch_size,
         "seed": seed,
@@ -128,8 +131,9 @@ def run_images(
     spec = IMAGE_PRESETS[preset]
     backbone = spec.backbone or backbone
     data = make_dataset(f"image:{spec.dataset}")  # fails before training when its loader is missing or offline
-    score, real = _scorer(spec, data, device)
-    out, dev = ensure_dir(Path(out_dir), "--out"), resolve_device(device)
+    dev = resolve_device(device)
+    score, real = _scorer(spec, data, str(dev))
+    out = ensure_dir(Path(out_dir), "--out")
     results: dict[str, Any] = {
         "experiment": "images",
         "dataset": spec.dataset,
@@ -173,10 +177,14 @@ def _scorer(spec: ImagePreset, data: Any, device: str) -> tuple[Callable[[np.nda
     reason = inception_weights_ready()
     if reason is not None:
         raise AugdiffError(f"augdiff run images on {spec.dataset}: {reason}; run once with network access")
-    train = np.asarray(data.train_rows, dtype=np.int64)
+    # every image of the set (the usual FID reference: CIFAR-10's 50,000 training images), features cached once
+    images = np.concatenate([np.asarray(data.train_rows), np.asarray(data.valid_rows)]).astype(np.int64)
+    name = f"augdiff-{spec.dataset}-{images.shape[0]}"
 
     def fid(x: np.ndarray) -> dict[str, Any]:
-        scores = fid_and_inception_score(x, train, data.image_shape, data.vocab_size, device=device)
+        scores = fid_and_inception_score(
+            x, images, data.image_shape, data.vocab_size, device=device, reference_name=name
+        )
         return {"fd": scores.pop("fid"), **scores}
 
     return fid, None

@@ -58,9 +58,16 @@ def inception_weights_ready() -> str | None:
 
 
 def fid_and_inception_score(
-    samples: np.ndarray, reference: np.ndarray, shape: tuple[int, ...], levels: int, *, device: str = "cpu"
+    samples: np.ndarray,
+    reference: np.ndarray,
+    shape: tuple[int, ...],
+    levels: int,
+    *,
+    device: str = "cpu",
+    reference_name: str | None = None,
 ) -> dict[str, Any]:
-    """FID of ``samples`` against ``reference`` (rows of pixel tokens) and the samples' Inception Score."""
+    """FID of ``samples`` against ``reference`` (rows of pixel tokens) and the samples' Inception Score.
+    ``reference_name``: a name for torch-fidelity's cache of the reference features (computed once per name)."""
     require("torch_fidelity", "fidelity", "FID and Inception Score")
     reason = inception_weights_ready()
     if reason is not None:
@@ -74,6 +81,8 @@ def fid_and_inception_score(
         fid=True,
         isc=True,
         verbose=False,
+        cache=reference_name is not None,
+        input2_cache_name=reference_name,
     )
     return {
         "fid": float(metrics["frechet_inception_distance"]),

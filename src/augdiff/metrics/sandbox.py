@@ -156,8 +156,8 @@ def run_sandboxed(program: str, timeout_s: float = 10.0, memory_mb: int = 1024) 
     files (``os.remove``/``unlink``/``rmdir``/``rename``/``replace``/``truncate``/``chmod``/``chown``/``link``,
     ``shutil.rmtree``/``move``); ``open()`` for writing outside the working directory; and ``os._exit`` and
     ``exit()``, so that a completion cannot pass by exiting early. These are accidents' guards, **not a security
-    boundary**: ``ctypes``, the ``posix`` module or ``os.open`` reach around them. Run untrusted code in a
-    container.
+    boundary**: ``ctypes``, the ``posix`` module, ``os.open`` or ``os.mkdir``/``makedirs`` reach around them.
+    Run untrusted code in a container.
 
     Needs a POSIX system (the ``resource`` module and process groups).
     """

@@ -140,6 +140,9 @@ class DiT(nn.Module):
         torch.Size([4, 16, 3])
     """
 
+    #: Eq 77 (:mod:`augdiff.flops`) counts this network
+    is_transformer = True
+
     def __init__(self, cfg: DiTConfig) -> None:
         super().__init__()
         self.cfg = cfg

@@ -190,6 +190,9 @@ class HFBackbone(nn.Module):
             off by default because that code runs with the user's rights.
     """
 
+    #: Eq 77 (:mod:`augdiff.flops`) counts this network
+    is_transformer = True
+
     def __init__(self, path: str | Path, vocab_size: int, *, trust_remote_code: bool = False) -> None:
         super().__init__()
         path = str(path)

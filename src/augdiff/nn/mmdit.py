@@ -126,6 +126,9 @@ class MMDiT(nn.Module):
         (torch.Size([4, 16, 3]), torch.Size([4, 1, 8]))
     """
 
+    #: Eq 77 (:mod:`augdiff.flops`) counts this network
+    is_transformer = True
+
     def __init__(self, cfg: MMDiTConfig) -> None:
         super().__init__()
         self.cfg = cfg

@@ -12,6 +12,9 @@ __all__ = ["TokenNetwork"]
 class TokenNetwork(Protocol):
     """A denoiser over ``vocab_size + 1`` token states with an embedding table the channels can read."""
 
+    #: whether LADD's Eq 77 (a transformer's FLOPs) describes the network (not a U-Net)
+    is_transformer: bool
+
     @property
     def time_conditioned(self) -> bool:
         """Whether the output depends on t (otherwise a sampler may reuse p(x_0 | x_t) while x_t is unchanged)."""

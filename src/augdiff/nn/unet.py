@@ -245,6 +245,9 @@ def image_to_tokens(x: Tensor, hidden_size: int) -> Tensor:
 class UNet(nn.Module):
     r"""ADM U-Net mapping noisy pixel tokens (or input embeddings) ``[B, H·W·C]`` to logits over all states."""
 
+    #: Eq 77's analytic FLOPs count a transformer, not this network (:mod:`augdiff.flops` reports none)
+    is_transformer = False
+
     def __init__(self, cfg: UNetConfig) -> None:
         super().__init__()
         self.cfg = cfg

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+from typing import Any
+
 import torch
 
 from augdiff.config import LADDConfig, config_from_stored
@@ -29,8 +32,27 @@ def _check_latent(path: str, stored: dict, ladd: LADDConfig) -> None:
         )
 
 
+def _check_sections(path: str, stored: dict, sections: dict[str, Any]) -> None:
+    """A composed method's other sections (``cadd.*`` of ``cadd+co-ladd``) must match stage 1's as well; a
+    setting stage 1 measured (``cadd.sigma``) is named with its value, to be given again."""
+    before = config_from_stored(stored)
+    for name, section in sections.items():
+        old = getattr(before, name)
+        differ = [f"{name}.{f.name}={getattr(old, f.name)!r}" for f in fields(section)
+                  if getattr(old, f.name) != getattr(section, f.name)]  # fmt: skip
+        if differ:
+            raise AugdiffError(
+                f"--init-from {path}: the stage-1 run was trained with {', '.join(differ)}; set the same values"
+            )
+
+
 def load_backbone(
-    model: torch.nn.Module, path: str, vocab_size: int, method: str = "mdlm", ladd: LADDConfig | None = None
+    model: torch.nn.Module,
+    path: str,
+    vocab_size: int,
+    method: str = "mdlm",
+    ladd: LADDConfig | None = None,
+    sections: dict[str, Any] | None = None,
 ) -> None:
     """Start from the (EMA) weights of another run (``init_from``).
 
@@ -53,6 +75,8 @@ def load_backbone(
         )
     if whole and ladd is not None:
         _check_latent(path, ckpt.meta["config"], ladd)
+    if whole and sections:
+        _check_sections(path, ckpt.meta["config"], sections)
     if whole:
         target, state = model, ckpt.ema
     else:

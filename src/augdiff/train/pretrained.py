@@ -121,12 +121,12 @@ def write_pretrained(folder: str | Path, meta: dict[str, Any], state: dict[str, 
     return folder
 
 
-def _read_pretrained(folder: Path) -> Checkpoint:
+def _read_pretrained(folder: Path, weights: bool = True) -> Checkpoint:
     config = json.loads((folder / "config.json").read_text())
     if not all(isinstance(config.get(k), dict) for k in ("config", "data")):
         raise AugdiffError(f"{folder}/config.json lacks the run's config or data description (a damaged model folder)")
     meta = {"format": config["format"], "step": config.get("step", 0), **{k: config[k] for k in ("config", "data")}}
-    state = read_weights(folder / "model.safetensors", meta)
+    state = read_weights(folder / "model.safetensors", meta) if weights else {}
     return Checkpoint(path=folder, meta=meta, model=state, ema=state, trainer_state=None)
 
 
@@ -144,17 +144,17 @@ def _download(name: str) -> Path:
         ) from None
 
 
-def load_any(path: str | Path) -> Checkpoint:
+def load_any(path: str | Path, *, weights: bool = True) -> Checkpoint:
     """A run directory, a checkpoint directory, a pretrained folder or ``hub:owner/name`` → its weights and
-    metadata (never executing code from them)."""
+    metadata (never executing code from them); ``weights=False``: the metadata alone."""
     text = str(path)
     if text.startswith(HUB_PREFIX):
         path = _download(text[len(HUB_PREFIX) :])
         if not is_pretrained(path):
             raise AugdiffError(f"{text}: not an augdiff model (no config.json of format {PRETRAINED_FORMAT})")
     if is_pretrained(path):
-        return _read_pretrained(Path(path))
-    return load_checkpoint(path)
+        return _read_pretrained(Path(path), weights)
+    return load_checkpoint(path, weights=weights)
 
 
 def push_to_hub(run: str | Path, repo: str, *, private: bool = False, weights: str = "ema") -> str:

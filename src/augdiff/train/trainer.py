@@ -28,6 +28,7 @@ from augdiff.files import ensure_dir, write_text_atomic
 from augdiff.methods import LADD_METHODS, build_model
 from augdiff.processes import sample_times
 from augdiff.runtime import configure_device
+from augdiff.specs import method_spec
 from augdiff.train.checkpoint import (
     has_checkpoint,
     load_checkpoint,
@@ -152,7 +153,8 @@ class Trainer:
             remove_stale_temporaries(self.run_dir / "checkpoints")
         if dataset is None:  # under torchrun one process per machine tokenizes (a lock in the cache), the rest read
             # fine-tuning on pairs speaks the tokenizer of the model it starts from
-            like = load_any(cfg.init_from).meta["data"] if cfg.init_from and cfg.data.startswith("sft:") else None
+            sft = cfg.init_from and cfg.data.startswith("sft:")
+            like = load_any(cfg.init_from, weights=False).meta["data"] if sft else None
             dataset = make_dataset(cfg.data, cfg.seq_len, cfg.vocab_size, like=like, text=cfg.text, image=cfg.image)
         self.dataset = dataset
         if cfg.batch_size % (cfg.grad_accum * self.dist.world_size):
@@ -169,7 +171,8 @@ class Trainer:
         shape = ds.describe().get("image_shape")
         self.model = build_model(cfg, ds.vocab_size, ds.seq_len, decode, pad, shape).to(self.device)
         if cfg.init_from and load_init:
-            load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method, cfg.ladd)
+            others = {name: getattr(cfg, name) for name in method_spec(cfg.method).also_reads}
+            load_backbone(self.model, cfg.init_from, ds.vocab_size, cfg.method, cfg.ladd, others)
         settled = self.model.settle()
         for name, values in settled.items():  # written into config.yaml, so a resume rebuilds the same channel
             self.cfg = cfg = replace(cfg, **{name: replace(getattr(cfg, name), **values)})
