@@ -58,7 +58,10 @@ def test_the_quick_preset_departs_from_the_authors_only_in_the_encoder_readout_a
     budget = {"steps", "batch_size", "optim.lr", "optim.weight_decay", "optim.warmup_steps", "ckpt_every"}
     changed = {k for k in paper if paper[k] != quick[k]} - budget
     assert changed == {"ladd.pool", "ladd.latent_dim", "ladd.normalize", "ladd.radius"}
-    assert (quick["ladd.normalize"], quick["ladd.radius"]) == ("radius", PRESETS["quick"].ladd_radius)
+    assert (quick["ladd.normalize"], quick["ladd.radius"]) == (
+        "radius",
+        PRESETS["quick"].ladd_by_method["co-ladd"]["radius"],
+    )
 
 
 def test_the_quick_preset_trains_di_ladd_at_the_authors_settings():
@@ -66,4 +69,4 @@ def test_the_quick_preset_trains_di_ladd_at_the_authors_settings():
     assert s["ladd.independent_t"] is True and s["ladd.schedule"] == "polynomial"
     assert (s["ladd.vq_decay"], s["ladd.commitment_weight"]) == (0.95, 0.1)
     assert s["ladd.encoder_dropout"] == 0.1 and s["model.dropout"] == 0.1
-    assert s["ladd.codebook_size"] == PRESETS["quick"].ladd_codebook_size
+    assert s["ladd.codebook_size"] == PRESETS["quick"].ladd_by_method["di-ladd"]["codebook_size"] == 16

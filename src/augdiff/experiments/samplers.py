@@ -33,6 +33,8 @@ from augdiff.train import resolve_device
 __all__ = ["FRONTIER_METHODS", "FRONTIER_SAMPLERS", "TOP_P", "STEPS", "matched_gain", "run_samplers"]
 
 FRONTIER_METHODS = ("mdlm", "cadd", "co-ladd")
+#: the run whose model scores the others' samples (gen-PPL): the AR reference, trained first
+TEACHER = "ar"
 FRONTIER_SAMPLERS = ("ancestral", "confidence", "cap", "rescale", "conf", "loop", "dfm")
 TOP_P = (1.0, 0.95, 0.9)
 STEPS = (8, 32, 128)
@@ -55,7 +57,7 @@ def matched_gain(point: tuple[float, float], curve: list[tuple[float, float]]) -
 
 def _train(out: Path, corpus: str, preset: str, seed: int, device: str) -> None:
     spec = TEXT_PRESETS[preset]
-    for method in ("ar", *FRONTIER_METHODS):
+    for method in (TEACHER, *FRONTIER_METHODS):
         if method in LADD_METHODS:
             train_two_stages(
                 method,
@@ -122,7 +124,7 @@ def run_samplers(
     make_dataset(f"text:{corpus}", seq_len=spec.seq_len)  # checks the corpus before any training
     dev = resolve_device(device)
     _train(out, corpus, preset, seed, device)
-    teacher = load_teacher(str(out / "ar"), device=dev, batch_size=spec.sample_batch)
+    teacher = load_teacher(str(out / TEACHER), device=dev, batch_size=spec.sample_batch)
     results: dict[str, Any] = {
         "experiment": "samplers",
         "preset": preset,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +62,11 @@ class SawtoothPreset:
     # The encoder readout and latent width; None keeps the authors' (rightmost state, d′ = 32).
     ladd_pool: str | None = None
     ladd_latent_dim: int = 32
-    # Co-LADD's latent norm; None keeps the authors' binsaw setting (no normalization).
-    ladd_radius: float | None = None
-    # Di-LADD's codebook (the authors': 512 codes with dead-code threshold 2 at batch 2048, 4 uses per code per
-    # step). At batch 128, 512 codes get 0.25 uses each, so nearly all are "dead" and re-seeded every step and no
+    # ``ladd`` keys a preset sets per method over the authors' (AUTHORS_LADD). Co-LADD's latent norm: the authors'
+    # binsaw has none. Di-LADD's codebook: the authors' 512 codes with dead-code threshold 2 at batch 2048 get 4
+    # uses per code per step; at batch 128, 0.25 each, so nearly all are "dead" and re-seeded every step and no
     # code keeps a meaning; 16 codes (8 uses each) learn the shift (RESULTS.md, "The binary sawtooth").
-    ladd_codebook_size: int = 512
+    ladd_by_method: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 PRESETS: dict[str, SawtoothPreset] = {
@@ -86,7 +86,7 @@ PRESETS: dict[str, SawtoothPreset] = {
         ladd_stage2_steps=20,
         ladd_pool="patch",
         ladd_latent_dim=8,
-        ladd_codebook_size=16,
+        ladd_by_method={"di-ladd": {"codebook_size": 16}},
     ),
     # ≤ 15 minutes on 2 CPU cores for all four methods: the authors' LADD settings at batch 128 and lr 1e-3, except
     # two things this budget forces (RESULTS.md, "The binary sawtooth"). The encoder's readout: with the authors'
@@ -109,8 +109,7 @@ PRESETS: dict[str, SawtoothPreset] = {
         ladd_stage2_steps=150,
         ladd_pool="patch",
         ladd_latent_dim=8,
-        ladd_radius=4.0,
-        ladd_codebook_size=16,
+        ladd_by_method={"co-ladd": {"normalize": "radius", "radius": 4.0}, "di-ladd": {"codebook_size": 16}},
     ),
     # The authors' binsaw configuration (conf/experiments/binsaw): batch 2048, AdamW 3e-4 with weight decay 0.03,
     # 2500 warm-up steps, EMA 0.99, their model sizes. Their step counts are not in the paper's text nor in their
@@ -180,10 +179,7 @@ def method_config(
         lc = {**AUTHORS_LADD[method], **run.ladd, "stage": stage}
         if preset.ladd_pool is not None:
             lc.update(pool=preset.ladd_pool, latent_dim=preset.ladd_latent_dim)
-        if preset.ladd_radius is not None and method == "co-ladd":
-            lc.update(normalize="radius", radius=preset.ladd_radius)
-        if method == "di-ladd":
-            lc["codebook_size"] = preset.ladd_codebook_size
+        lc.update(preset.ladd_by_method.get(method, {}))
         tree.update(ladd=lc, init_from=init_from)
         flat.update(AUTHORS_TOP[method])
     flat.update(overrides or {})

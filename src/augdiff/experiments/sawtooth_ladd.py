@@ -72,10 +72,16 @@ AUTHORS_TOP: dict[str, dict[str, Any]] = {
 }
 
 
+#: one model for both modes (p_seq = 0.5), augdiff's former way (the ablation's change 4)
+MIXED_RUNS = {
+    "co-ladd": LADDRun("co-ladd-mixed", "co-ladd", {"p_seq": 0.5}, {"co-ladd-joint": 0.0, "co-ladd-seq": 1.0})
+}
+
+
 def ladd_runs(method: str, mixed: bool = False) -> tuple[LADDRun, ...]:
     """The trained models of ``method``; ``mixed``: Co-LADD as one model for both modes (p_seq = 0.5)."""
-    if mixed and method == "co-ladd":
-        return (LADDRun("co-ladd-mixed", "co-ladd", {"p_seq": 0.5}, {"co-ladd-joint": 0.0, "co-ladd-seq": 1.0}),)
+    if mixed and method in MIXED_RUNS:
+        return (MIXED_RUNS[method],)
     return LADD_RUNS[method]
 
 

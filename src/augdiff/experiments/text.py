@@ -36,7 +36,7 @@ from augdiff.metrics.bound import estimate_bound
 from augdiff.metrics.generation import evaluate_generation
 from augdiff.metrics.teacher import load_teacher
 from augdiff.runs import load_run
-from augdiff.specs import DIFFUSION_METHODS
+from augdiff.specs import DIFFUSION_METHODS, method_spec
 from augdiff.train import resolve_device
 
 __all__ = ["TextPreset", "TEXT_PRESETS", "TEXT_METHODS", "text_method_config", "frontier", "run_text"]
@@ -318,7 +318,7 @@ def run_text(
         "methods": {},
     }
     trained: dict[str, dict[str, float]] = {}
-    for method in ("ar", *[m for m in methods if m != "ar"]):
+    for method in sorted(methods, key=lambda m: method_spec(m).diffusion):  # the AR teacher first
         if method in LADD_METHODS:
             _, trained[method] = train_two_stages(
                 method,
