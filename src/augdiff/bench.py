@@ -183,7 +183,7 @@ def bench_sample(
         raise AugdiffError(f"--sampler: {exc}") from None
     ladd = method in LADD_METHODS
     if inference is not None and not ladd:
-        raise AugdiffError(f"--inference applies to co-ladd and di-ladd, not {method}")
+        raise AugdiffError(f"--inference applies to {', '.join(LADD_METHODS)}, not {method}")
     given = {o.partition("=")[0].strip() for o in overrides or []}
     extra = {"ladd": {"stage": 2}} if ladd and "ladd.stage" not in given else {}
     cfg = _config(method, model_size, seq_len, batch_size, device, overrides or [], **extra)

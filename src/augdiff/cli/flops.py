@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from augdiff.errors import AugdiffError
-from augdiff.specs import LADD_METHODS, method_spec
+from augdiff.specs import LADD_METHODS, METHODS, method_spec
 
 # Shape keys with their own flag: an override would be silently overruled by it.
 _FLAG_KEYS = ("method", "model_size", "seq_len", "vocab_size", "batch_size")
@@ -22,7 +22,7 @@ _COLUMNS = (
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("flops", help="GFLOPs per sampling step (measured and analytic)", description=__doc__)
-    p.add_argument("--method", required=True, help="mdlm, cadd, co-ladd, di-ladd or ar (a step: one token)")
+    p.add_argument("--method", required=True, help=f"{', '.join(METHODS)} (ar: a step is one token)")
     p.add_argument("--model-size", required=True, help="xxs, xs, tiny or small")
     p.add_argument("--seq-len", type=int, required=True)
     p.add_argument("--vocab-size", type=int, default=50257, help="data tokens (GPT-2: 50257)")
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     base: dict[str, Any] = {"method": args.method, "model_size": args.model_size, "seq_len": args.seq_len}
     ladd = args.method in LADD_METHODS
     if args.inference is not None and not ladd:
-        raise AugdiffError(f"--inference applies to co-ladd and di-ladd, not {args.method}")
+        raise AugdiffError(f"--inference applies to {', '.join(LADD_METHODS)}, not {args.method}")
     if ladd:
         base["ladd"] = {"stage": 2}  # the sampling-ready model; stage 1 has no latent denoisers to count
     cfg = build_config(base, args.overrides)
