@@ -109,7 +109,11 @@ PRESETS: dict[str, SawtoothPreset] = {
         ladd_stage2_steps=150,
         ladd_pool="patch",
         ladd_latent_dim=8,
-        ladd_by_method={"co-ladd": {"normalize": "radius", "radius": 4.0}, "di-ladd": {"codebook_size": 16}},
+        ladd_by_method={
+            "co-ladd": {"normalize": "radius", "radius": 4.0},
+            "cadd+co-ladd": {"normalize": "radius", "radius": 4.0},
+            "di-ladd": {"codebook_size": 16},
+        },
     ),
     # The authors' binsaw configuration (conf/experiments/binsaw): batch 2048, AdamW 3e-4 with weight decay 0.03,
     # 2500 warm-up steps, EMA 0.99, their model sizes. Their step counts are not in the paper's text nor in their
@@ -132,7 +136,7 @@ PRESETS: dict[str, SawtoothPreset] = {
 
 # The authors' backbones (LADD App. E.1 and their conf/model/dit_sizes.yaml): MDLM XS (hidden 64 / 4 layers /
 # 4 heads; CADD shares it); LADD's MM-DiT, encoder and latent denoiser XXS (32 / 4 / 2).
-_MODEL_SIZE = {"mdlm": "xs", "cadd": "xs", "co-ladd": "xxs", "di-ladd": "xxs"}
+_MODEL_SIZE = {"mdlm": "xs", "cadd": "xs", "co-ladd": "xxs", "di-ladd": "xxs", "cadd+co-ladd": "xxs"}
 LATENT_STEPS = 128  # T_y of sequential inference (the authors' num_inference_steps_latent for binsaw)
 
 

@@ -35,6 +35,8 @@ LADD_RUNS: dict[str, tuple[LADDRun, ...]] = {
         LADDRun("co-ladd-seq", "co-ladd", {"p_seq": 1.0}, {"co-ladd-seq": 1.0}),
     ),
     "di-ladd": (LADDRun("di-ladd", "di-ladd", {"p_seq": 0.0}, {"di-ladd-joint": 0.0, "di-ladd-seq": 1.0}),),
+    # beyond the paper: CADD's augmentation with a joint Co-LADD latent, trained as co-ladd-joint
+    "cadd+co-ladd": (LADDRun("cadd+co-ladd-joint", "cadd+co-ladd", {"p_seq": 0.0}, {"cadd+co-ladd-joint": 0.0}),),
 }
 
 # The authors' binsaw settings for each method's ``ladd`` section (their conf/experiments/binsaw/*_train.yaml
@@ -54,6 +56,7 @@ _COMMON = {
 }
 AUTHORS_LADD: dict[str, dict[str, Any]] = {
     "co-ladd": {**_COMMON, "normalize": "none", "schedule": "ladd-sqrt"},
+    "cadd+co-ladd": {**_COMMON, "normalize": "none", "schedule": "ladd-sqrt"},
     "di-ladd": {
         **_COMMON,
         "codebook_size": 512,
@@ -68,6 +71,7 @@ AUTHORS_LADD: dict[str, dict[str, Any]] = {
 # dropout 0.1 (their joint network always uses 0.1: ``dit_dropout`` reaches only their encoder).
 AUTHORS_TOP: dict[str, dict[str, Any]] = {
     "co-ladd": {"diffusion.loss_weighting": "elbo"},
+    "cadd+co-ladd": {"diffusion.loss_weighting": "elbo"},
     "di-ladd": {"diffusion.loss_weighting": "elbo", "model.dropout": 0.1},
 }
 
