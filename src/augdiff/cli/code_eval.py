@@ -19,7 +19,7 @@ import torch
 
 from augdiff.cli.infill import leading_bos
 from augdiff.cli.text_eval import parse_steps
-from augdiff.data.hub import hub_unreachable
+from augdiff.data.hub import load_hub_splits
 from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
 from augdiff.errors import AugdiffError
 from augdiff.experiments.report import markdown_table
@@ -83,20 +83,9 @@ def _names(text: str) -> list[str]:
 
 
 def _hub_tasks(name: str) -> list[CodeTask]:
-    reason = hub_unreachable()
-    if reason is not None:
-        raise AugdiffError(
-            f"the Hugging Face hub is unreachable ({reason}); download {name} elsewhere and pass its .jsonl"
-        )
-    try:
-        import datasets  # the `text` extra
-    except ImportError:
-        raise AugdiffError("needs the datasets package (pip install 'augdiff[text]')") from None
     repo, config, split = HUB_TASKS[name]
-    try:
-        rows = datasets.load_dataset(repo, config, split=split)
-    except Exception as exc:  # noqa: BLE001 — datasets raises many types; the user needs one line
-        raise AugdiffError(f"loading {repo} failed ({str(exc).splitlines()[0][:120] if str(exc) else exc!r})") from None
+    fix = f"; download {name} elsewhere and pass its .jsonl"
+    (rows,) = load_hub_splits("", repo, [split], config=config, fix=fix)
     return [task_from_record(dict(row), f"{repo}[{i}]") for i, row in enumerate(rows)]
 
 

@@ -21,7 +21,6 @@ from augdiff.cli.zero_shot import parse_corpora, run_zero_shot
 from augdiff.data import ArrayDataset, SawtoothDataset, TokenDataset, make_dataset
 from augdiff.data.tokenizer import CharTokenizer, tokenizer_from_description
 from augdiff.errors import AugdiffError
-from augdiff.extras import require
 from augdiff.metrics import (
     NLLEstimate,
     bits_per_character,
@@ -141,12 +140,9 @@ def _check(args: argparse.Namespace) -> None:
     if args.fid:
         if args.data is None or not args.data.startswith("image:"):
             raise AugdiffError("--fid scores image samples: give --data image:NAME")
-        from augdiff.metrics.fidelity import inception_weights_ready
+        from augdiff.metrics.fidelity import require_fidelity
 
-        require("torch_fidelity", "fidelity", "--fid")
-        reason = inception_weights_ready()
-        if reason is not None:
-            raise AugdiffError(f"--fid: {reason}; run once with network access")
+        require_fidelity("--fid")
     if args.gen_ppl and not args.teacher:
         raise AugdiffError("--gen-ppl scores samples with a teacher: give --teacher (gpt2-large, a path or an AR run)")
 

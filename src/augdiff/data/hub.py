@@ -26,6 +26,7 @@ from augdiff.data.detokenize import (
 )
 from augdiff.data.text import Corpus
 from augdiff.errors import AugdiffError
+from augdiff.extras import require
 
 __all__ = ["HubSource", "HUB_CORPORA", "ZERO_SHOT", "HubCorpus", "hub_unreachable", "lm1b_detokenize"]
 
@@ -165,6 +166,35 @@ def hub_unreachable(
     return outcome[0] if outcome else f"no answer from {host} within {timeout:.0f} s"
 
 
+def load_hub_splits(
+    what: str,
+    repo: str,
+    splits: list[str],
+    *,
+    config: str | None = None,
+    data_dir: str | None = None,
+    revision: str | None = None,
+    fix: str = "",
+) -> list[Any]:
+    """The ``splits`` of a hub dataset through ``datasets`` (the ``text`` extra, imported only here: it is slow and
+    optional). Offline, without the package, or a failed load: one :class:`AugdiffError` led by ``what`` (when
+    given) and ending with ``fix``, before anything is downloaded."""
+    lead = f"{what}: " if what else ""
+    reason = hub_unreachable()
+    if reason is not None:
+        raise AugdiffError(f"{lead}the Hugging Face hub is unreachable ({reason}){fix}")
+    require("datasets", "text", what or repo)
+    import datasets
+
+    try:
+        return [
+            datasets.load_dataset(repo, config, data_dir=data_dir, revision=revision, split=split) for split in splits
+        ]
+    except Exception as exc:  # noqa: BLE001 — datasets raises many types; the user needs one line
+        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise AugdiffError(f"{lead}loading {repo} failed ({first}){fix}") from None
+
+
 class HubCorpus(Corpus):
     """A corpus of :data:`HUB_CORPORA`, downloaded by ``datasets`` on first use (then cached by both)."""
 
@@ -201,29 +231,13 @@ class HubCorpus(Corpus):
         return self._splits
 
     def _download(self) -> tuple[list[str], list[str]]:
-        reason = hub_unreachable()
-        if reason is not None:
-            raise AugdiffError(
-                f"--data {self.spec}: the Hugging Face hub is unreachable ({reason}); "
-                "download it elsewhere and pass text:PATH"
-            )
-        try:
-            import datasets  # the `text` extra; imported only here, it is slow and optional
-        except ImportError:
-            raise AugdiffError(
-                f"--data {self.spec}: needs the datasets package (pip install 'augdiff[text]')"
-            ) from None
         s = self.source
-        try:
-            splits = [
-                datasets.load_dataset(s.repo, s.config, data_dir=s.data_dir, revision=s.revision, split=split)[s.field]
-                for split in dict.fromkeys([s.train_split, s.valid_split])
-            ]
-        except Exception as exc:  # noqa: BLE001 — datasets raises many types; the user needs one line
-            first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-            raise AugdiffError(
-                f"--data {self.spec}: loading {s.repo} failed ({first}); download it elsewhere and pass text:PATH"
-            ) from None
+        names = list(dict.fromkeys([s.train_split, s.valid_split]))
+        fix = "; download it elsewhere and pass text:PATH"
+        loaded = load_hub_splits(
+            f"--data {self.spec}", s.repo, names, config=s.config, data_dir=s.data_dir, revision=s.revision, fix=fix
+        )
+        splits = [split[s.field] for split in loaded]
         if s.char_split is not None:  # one long string: cut by characters
             text = "".join(splits[0])
             train, valid = [text[: s.char_split[0]]], [text[s.char_split[0] : s.char_split[1]]]

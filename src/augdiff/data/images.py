@@ -66,19 +66,10 @@ HUB_IMAGES = {"cifar10": ("uoft-cs/cifar10", "img"), "imagenet32": ("benjamin-pa
 
 
 def _hub_images(spec: str, name: str) -> tuple[np.ndarray, int]:
-    from augdiff.data.hub import hub_unreachable
+    from augdiff.data.hub import load_hub_splits
 
     repo, column = HUB_IMAGES[name]
-    reason = hub_unreachable()
-    if reason is not None:
-        raise AugdiffError(f"--data {spec}: {name} comes from the Hugging Face hub ({repo}), unreachable ({reason})")
-    require("datasets", "text", f"--data {spec}")
-    import datasets
-
-    try:
-        split = datasets.load_dataset(repo, split="train")
-    except Exception as exc:  # noqa: BLE001 — datasets raises many types; the user needs one line
-        raise AugdiffError(f"--data {spec}: loading {repo} failed ({type(exc).__name__})") from None
+    (split,) = load_hub_splits(f"--data {spec} ({name} comes from the Hugging Face hub as {repo})", repo, ["train"])
     images = np.empty((len(split), 32, 32, 3), dtype=np.uint8)  # one byte per token: 3.9 GB for ImageNet-32
     for i, row in enumerate(split):
         images[i] = np.asarray(row[column].convert("RGB"))

@@ -30,7 +30,6 @@ from augdiff.data.images import image_grid
 from augdiff.errors import AugdiffError
 from augdiff.experiments.report import markdown_table
 from augdiff.experiments.training import train_or_reuse, train_two_stages
-from augdiff.extras import require
 from augdiff.files import ensure_dir, json_safe, save_figure, write_text_atomic
 from augdiff.methods import LADD_METHODS
 from augdiff.metrics.digits import digit_scores
@@ -171,12 +170,9 @@ def _scorer(spec: ImagePreset, data: Any, device: str) -> tuple[Callable[[np.nda
         reference = np.asarray(data.valid_rows, dtype=np.int64)
         real = digit_scores(np.asarray(data.train_rows[: spec.num_samples], np.int64), reference).as_dict()
         return (lambda x: digit_scores(x, reference).as_dict()), real
-    from augdiff.metrics.fidelity import fid_and_inception_score, inception_weights_ready
+    from augdiff.metrics.fidelity import fid_and_inception_score, require_fidelity
 
-    require("torch_fidelity", "fidelity", f"augdiff run images on {spec.dataset}")
-    reason = inception_weights_ready()
-    if reason is not None:
-        raise AugdiffError(f"augdiff run images on {spec.dataset}: {reason}; run once with network access")
+    require_fidelity(f"augdiff run images on {spec.dataset}")
     # every image of the set (the usual FID reference: CIFAR-10's 50,000 training images), features cached once
     images = np.concatenate([np.asarray(data.train_rows), np.asarray(data.valid_rows)]).astype(np.int64)
     name = f"augdiff-{spec.dataset}-{images.shape[0]}"

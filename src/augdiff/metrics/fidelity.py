@@ -23,7 +23,7 @@ from torch import Tensor
 from augdiff.errors import AugdiffError
 from augdiff.extras import require
 
-__all__ = ["PixelImages", "inception_weights_ready", "fid_and_inception_score"]
+__all__ = ["PixelImages", "inception_weights_ready", "require_fidelity", "fid_and_inception_score"]
 
 #: the file torch-fidelity keeps its Inception weights in (torch hub's checkpoint folder)
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -57,6 +57,15 @@ def inception_weights_ready() -> str | None:
     return None if reason is None else f"the Inception weights are not cached ({cached}) and {reason}"
 
 
+def require_fidelity(what: str) -> None:
+    """One line naming ``what`` when FID cannot be computed here: torch-fidelity missing, or its Inception weights
+    neither cached nor downloadable. Callers check before any work."""
+    require("torch_fidelity", "fidelity", what)
+    reason = inception_weights_ready()
+    if reason is not None:
+        raise AugdiffError(f"{what}: {reason}; run once with network access")
+
+
 def fid_and_inception_score(
     samples: np.ndarray,
     reference: np.ndarray,
@@ -68,10 +77,7 @@ def fid_and_inception_score(
 ) -> dict[str, Any]:
     """FID of ``samples`` against ``reference`` (rows of pixel tokens) and the samples' Inception Score.
     ``reference_name``: a name for torch-fidelity's cache of the reference features (computed once per name)."""
-    require("torch_fidelity", "fidelity", "FID and Inception Score")
-    reason = inception_weights_ready()
-    if reason is not None:
-        raise AugdiffError(f"FID and Inception Score: {reason}; run once with network access")
+    require_fidelity("FID and Inception Score")
     import torch_fidelity
 
     metrics = torch_fidelity.calculate_metrics(
