@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from augdiff.nn.protocol import NetworkOutput
+
 
 def all_sequences(vocab: int, length: int) -> Tensor:
     """Every sequence of ``length`` tokens over ``vocab`` symbols, ``[vocab**length, length]``."""
@@ -64,8 +66,8 @@ class FixedLogits(nn.Module):
         super().__init__()
         self.logits = nn.Parameter(logits.clone())
 
-    def forward(self, x_t: Tensor, t: Tensor, input_embeds: Tensor | None = None) -> Tensor:
-        return self.logits.expand(x_t.shape[0], -1, -1)
+    def forward(self, x_t: Tensor, t: Tensor, input_embeds: Tensor | None = None) -> NetworkOutput:
+        return NetworkOutput(self.logits.expand(x_t.shape[0], -1, -1))
 
 
 def tiny_english(paragraphs: int, seed: int = 0) -> str:

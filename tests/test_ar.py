@@ -35,7 +35,7 @@ def randomized(model: ARModel) -> ARModel:
 def next_token_log_probs(model: ARModel, seen: torch.Tensor) -> torch.Tensor:
     """By hand: one forward over [start token, seen...]; the last position's distribution over the V tokens."""
     inputs = torch.cat([torch.full((seen.shape[0], 1), model.vocab_size), seen], dim=1)
-    logits = model.network(inputs, torch.zeros(seen.shape[0]))[:, -1, : model.vocab_size]
+    logits = model.network(inputs, torch.zeros(seen.shape[0])).logits[:, -1, : model.vocab_size]
     return F.log_softmax(logits.float(), dim=-1)
 
 

@@ -34,7 +34,7 @@ def test_eq77_equals_the_counted_matmuls_of_a_dit_forward(seq_len, mlp_ratio, n_
     cfg = DiTConfig(vocab_size=3, hidden_size=32, n_layers=2, n_heads=n_heads, mlp_ratio=mlp_ratio)
     net = DiT(cfg).eval()
     b = 3
-    counted = count_flops(lambda: net(torch.full((b, seq_len), 2), torch.rand(b)))
+    counted = count_flops(lambda: net(torch.full((b, seq_len), 2), torch.rand(b)).logits)
     head = 2 * b * seq_len * cfg.hidden_size * cfg.vocab_size
     backbone = counted - head - b * per_sequence_linear_flops(net)
     assert backbone == b * transformer_flops(seq_len, cfg.hidden_size, cfg.n_layers, cfg.mlp_ratio)
@@ -81,9 +81,10 @@ def test_analytic_and_measured_do_not_depend_on_the_number_of_heads():
     assert [f["measured_gflops"] for f in figures] == pytest.approx([figures[0]["measured_gflops"]] * 3)
 
 
-def test_a_network_with_a_longer_attention_span_gives_it_through_flops_seq_len():
+def test_the_analytic_figure_is_eq77_of_the_networks_transformer_shape():
     model = xxs_model()
-    model.network.flops_seq_len = lambda n: n + 5  # as an MM-DiT: tokens + latents
+    longer = model.network.transformer_shape(17)
+    model.network.transformer_shape = lambda n: longer  # as an MM-DiT: 12 tokens + 5 latents
     got = sampling_step_flops(model, 1, 12)
     assert got["analytic_gflops"] == pytest.approx(transformer_flops(17, 32, 4) / 1e9, rel=1e-12)
 

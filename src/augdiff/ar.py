@@ -64,6 +64,7 @@ class ARModel(nn.Module):
 
     #: the chain rule gives log p(x) exactly (:class:`augdiff.protocol.SequenceModel`)
     exact_likelihood: ClassVar[bool] = True
+    takes_steps: ClassVar[bool] = False
     nll_kind: ClassVar[str] = "exact (chain rule)"
     #: no bound is needed: :meth:`nll` is exact
     has_bound: ClassVar[bool] = False
@@ -89,7 +90,7 @@ class ARModel(nn.Module):
 
     def _run(self, inputs: Tensor, cache: KVCache | None = None) -> Tensor:
         t = torch.zeros(inputs.shape[0], device=inputs.device)  # ignored: no time conditioning
-        return self.network(inputs, t, cache=cache)
+        return self.network(inputs, t, cache=cache).logits
 
     # -- likelihood -----------------------------------------------------------------------------------------
     def log_probs(self, x: Tensor) -> Tensor:

@@ -104,8 +104,8 @@ def sampling_step_flops(model: Any, batch_size: int, seq_len: int, options: Any 
     divided by ``batch_size``; with K latent particles (CADD) it spans the K network rows of each sequence
     (``options``: the channel's sampling options, ``model.sampling_options(k=…)``).
 
-    Analytic: Eq 77 × particles (:func:`transformer_flops`), from the network's config. A network whose
-    attention spans more than the tokens (an MM-DiT) gives its length through ``flops_seq_len(seq_len)``.
+    Analytic: Eq 77 × particles (:func:`transformer_flops`) of the network's ``transformer_shape(seq_len)``
+    (an MM-DiT's attention spans its latents too); NaN for a network Eq 77 does not describe (a U-Net).
 
     Returns:
         ``measured_gflops``; ``analytic_gflops`` (Eq 77 × particles); ``analytic_backbone_gflops`` (Eq 77,
@@ -114,20 +114,19 @@ def sampling_step_flops(model: Any, batch_size: int, seq_len: int, options: Any 
         exactly so — which Eq 77 leaves out.
     """
     network = model.network
-    cfg = network.cfg
     device = next(model.parameters()).device
     x_T = torch.full((batch_size, seq_len), model.mask_id, device=device)
     state = model.init_state(x_T, torch.Generator(device=device).manual_seed(0), options)
     t = torch.full((batch_size,), 1.0, device=device)
     measured = count_flops(lambda: model.x0_log_probs(x_T, t, state)) / batch_size
 
-    flops_seq_len = getattr(network, "flops_seq_len", None)
-    length = flops_seq_len(seq_len) if callable(flops_seq_len) else seq_len
     particles = model.particles(options)
-    # Eq 77 counts a transformer; a convolutional network (the U-Net) has no analytic figure here
-    shape = (length, cfg.hidden_size, cfg.n_layers, cfg.mlp_ratio)
-    backbone = transformer_flops(*shape) if network.is_transformer else math.nan
-    head = 2 * seq_len * cfg.hidden_size * cfg.vocab_size * particles
+    shape = network.transformer_shape(seq_len)  # None: Eq 77 does not describe the network (a U-Net)
+    backbone = math.nan
+    if shape is not None:
+        backbone = transformer_flops(shape.length, shape.width, shape.layers, shape.mlp_ratio)
+    states, width = network.embedding_weight().shape
+    head = 2 * seq_len * width * states * particles
     return {
         "measured_gflops": measured / GIGA,
         "analytic_gflops": backbone * particles / GIGA,
@@ -168,12 +167,13 @@ def ar_step_flops(model: Any, batch_size: int, seq_len: int) -> dict[str, float]
     seq_len``. Analytic: :func:`ar_token_flops`. The vocabulary head, :math:`2 D (V+1)` per token, is reported
     apart, as for the diffusion models.
     """
-    cfg = model.network.cfg
+    shape = model.network.transformer_shape(seq_len)
     measured = count_flops(lambda: model.generate(batch_size, seq_len)) / (batch_size * seq_len)
-    backbone = ar_token_flops(seq_len, cfg.hidden_size, cfg.n_layers, cfg.mlp_ratio)
+    backbone = ar_token_flops(seq_len, shape.width, shape.layers, shape.mlp_ratio)
+    states, width = model.network.embedding_weight().shape
     return {
         "measured_gflops": measured / GIGA,
         "analytic_gflops": backbone / GIGA,
         "analytic_backbone_gflops": backbone / GIGA,
-        "measured_head_gflops": 2 * cfg.hidden_size * cfg.vocab_size / GIGA,
+        "measured_head_gflops": 2 * width * states / GIGA,
     }

@@ -59,6 +59,7 @@ class DiffusionModel(nn.Module):
 
     #: the NLL it reports is an estimate of a bound, never exact (:class:`augdiff.protocol.SequenceModel`)
     exact_likelihood: ClassVar[bool] = False
+    takes_steps: ClassVar[bool] = True
 
     @property
     def mask_id(self) -> int:
@@ -82,7 +83,7 @@ class DiffusionModel(nn.Module):
     @property
     def cacheable(self) -> bool:
         """True when p(x_0 | x_t) depends on x_t alone, so a sampler may reuse it while x_t is unchanged."""
-        return self.channel.stateless and not getattr(self.network, "time_conditioned", True)
+        return self.channel.stateless and not self.network.time_conditioned
 
     def particles(self, options: Any = None) -> int:
         """Network rows per sequence in one sampling evaluation under ``options`` (CADD's K; LADD with guidance
@@ -95,13 +96,9 @@ class DiffusionModel(nn.Module):
 
     def _forward(self, x_t: Tensor, t: Tensor, inputs: ChannelInput) -> tuple[Tensor, Tensor | None]:
         """SUBS log-probabilities and, for a two-stream network, its latent head."""
-        if inputs.latent is None:
-            logits, head = self.network(x_t, t, input_embeds=inputs.input_embeds), None
-        else:
-            logits, head = self.network(
-                x_t, t, input_embeds=inputs.input_embeds, latent=inputs.latent, latent_t=inputs.latent_t
-            )
-        return subs_log_probs(logits, x_t, self.mask_id), head
+        streams = {} if inputs.latent is None else {"latent": inputs.latent, "latent_t": inputs.latent_t}
+        out = self.network(x_t, t, input_embeds=inputs.input_embeds, **streams)
+        return subs_log_probs(out.logits, x_t, self.mask_id), out.latent
 
     def denoise(
         self,

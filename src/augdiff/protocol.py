@@ -21,6 +21,9 @@ class SequenceModel(Protocol):
 
     #: True when :meth:`sequence_nll` is −log p(x) itself (the chain rule), False for an estimate of a bound
     exact_likelihood: ClassVar[bool]
+    #: True when :meth:`sample` runs a number of reverse steps on a device (diffusion), False when it draws one
+    #: token at a time and takes no step count (autoregressive)
+    takes_steps: ClassVar[bool]
     vocab_size: int
     training: bool
 

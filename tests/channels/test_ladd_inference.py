@@ -107,8 +107,8 @@ def test_guidance_evaluates_both_rows_in_one_network_call(method):
     assert torch.equal(state.null, null)  # the unconditional row reads the exact null latent, as in training
     t_y = torch.full((3,), state.t_y)
     with torch.no_grad():
-        cond = model.network(x_t, t, latent=model.channel.latent_input(state.y), latent_t=t_y)[0]
-        uncond = model.network(x_t, t, latent=state.null, latent_t=t_y)[0]
+        cond = model.network(x_t, t, latent=model.channel.latent_input(state.y), latent_t=t_y).logits
+        uncond = model.network(x_t, t, latent=state.null, latent_t=t_y).logits
     expected = guided_log_probs(subs_log_probs(cond, x_t, V), subs_log_probs(uncond, x_t, V), 2.0)
     torch.testing.assert_close(log_p, expected)
     assert torch.equal(log_p[:, :4].argmax(dim=-1), x_t[:, :4])  # carried tokens stay

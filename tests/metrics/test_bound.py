@@ -19,6 +19,7 @@ from augdiff.methods import build_model
 from augdiff.metrics.bound import estimate_bound, step_terms
 from augdiff.metrics.likelihood import estimate_nll
 from augdiff.model import DiffusionModel
+from augdiff.nn.protocol import NetworkOutput
 from augdiff.processes.gaussian import bridge_kl_weight, gaussian_bridge
 from augdiff.schedules import LinearSchedule
 from augdiff.schedules.gaussian import FlowMatchingSchedule, make_gaussian_schedule
@@ -57,7 +58,7 @@ class ExactNetwork(nn.Module):
 
     def forward(self, x_t, t, input_embeds=None):
         log_p = self.denoiser.x0_log_probs(x_t, t).float()
-        return torch.cat([log_p, torch.zeros_like(log_p[..., :1])], dim=-1)
+        return NetworkOutput(torch.cat([log_p, torch.zeros_like(log_p[..., :1])], dim=-1))
 
 
 def context_free(channel=False, sigma=1.0):

@@ -20,7 +20,7 @@ def randomize(net: DiT) -> DiT:
 
 def test_fresh_network_predicts_uniform_logits():
     """adaLN-zero and a zero output layer: a new model is an all-zero map, i.e. uniform p(x0)."""
-    out = tiny()(torch.randint(0, 5, (3, 7)), torch.rand(3))
+    out = tiny()(torch.randint(0, 5, (3, 7)), torch.rand(3)).logits
     assert out.shape == (3, 7, 5)
     assert torch.equal(out, torch.zeros_like(out))
 
@@ -30,15 +30,15 @@ def test_attention_is_bidirectional():
     x = torch.randint(0, 5, (1, 8))
     y = x.clone()
     y[0, -1] = (x[0, -1] + 1) % 5
-    a, b = net(x, torch.zeros(1)), net(y, torch.zeros(1))
+    a, b = net(x, torch.zeros(1)).logits, net(y, torch.zeros(1)).logits
     assert not torch.allclose(a[0, 0], b[0, 0]), "the first position must see the last"
 
 
 def test_rotary_positions_break_permutation_symmetry():
     net = randomize(tiny()).eval()
     x = torch.tensor([[1, 2, 3, 4]])
-    out = net(x, torch.zeros(1))
-    out_rev = net(x.flip(1), torch.zeros(1)).flip(1)
+    out = net(x, torch.zeros(1)).logits
+    out_rev = net(x.flip(1), torch.zeros(1)).logits.flip(1)
     assert not torch.allclose(out, out_rev)
 
 
@@ -46,7 +46,7 @@ def test_rotary_positions_break_permutation_symmetry():
 def test_time_conditioning_switch(conditioned):
     net = randomize(tiny(time_conditioning=conditioned)).eval()
     x = torch.randint(0, 5, (2, 6))
-    same = torch.allclose(net(x, torch.tensor([0.1, 0.2])), net(x, torch.tensor([0.9, 0.7])))
+    same = torch.allclose(net(x, torch.tensor([0.1, 0.2])).logits, net(x, torch.tensor([0.9, 0.7])).logits)
     assert same is (not conditioned)
     assert net.time_conditioned is conditioned
 
@@ -54,16 +54,18 @@ def test_time_conditioning_switch(conditioned):
 def test_input_embeds_replace_the_token_embedding():
     net = randomize(tiny()).eval()
     x = torch.randint(0, 5, (2, 6))
-    torch.testing.assert_close(net(x, torch.zeros(2)), net(None, torch.zeros(2), input_embeds=net.embed_tokens(x)))
+    torch.testing.assert_close(
+        net(x, torch.zeros(2)).logits, net(None, torch.zeros(2), input_embeds=net.embed_tokens(x)).logits
+    )
 
 
 def test_dropout_is_active_only_in_training():
     net = randomize(tiny(dropout=0.5))
     x = torch.randint(0, 5, (2, 6))
     net.train()
-    assert not torch.allclose(net(x, torch.zeros(2)), net(x, torch.zeros(2)))
+    assert not torch.allclose(net(x, torch.zeros(2)).logits, net(x, torch.zeros(2)).logits)
     net.eval()
-    torch.testing.assert_close(net(x, torch.zeros(2)), net(x, torch.zeros(2)))
+    torch.testing.assert_close(net(x, torch.zeros(2)).logits, net(x, torch.zeros(2)).logits)
 
 
 def test_small_preset_is_the_papers_169m_model():
@@ -93,11 +95,11 @@ def test_causal_attention_ignores_later_positions():
     """Brute force: changing token j leaves the outputs at positions < j unchanged and changes some at ≥ j."""
     net = randomize(tiny(causal=True)).eval()
     x = torch.randint(0, 5, (1, 7))
-    out = net(x, torch.zeros(1))
+    out = net(x, torch.zeros(1)).logits
     for j in range(7):
         y = x.clone()
         y[0, j] = (x[0, j] + 1) % 5
-        changed = net(y, torch.zeros(1))
+        changed = net(y, torch.zeros(1)).logits
         torch.testing.assert_close(changed[:, :j], out[:, :j])
         assert not torch.allclose(changed[:, j:], out[:, j:])
 
@@ -108,11 +110,11 @@ def test_kv_cache_decoding_matches_one_full_forward():
 
     net = randomize(tiny(causal=True)).eval()
     x = torch.randint(0, 5, (2, 8))
-    full = net(x, torch.zeros(2))
+    full = net(x, torch.zeros(2)).logits
     cache = KVCache(n_layers=2, capacity=8)
-    pieces = [net(x[:, :3], torch.zeros(2), cache=cache)]
-    pieces += [net(x[:, i : i + 1], torch.zeros(2), cache=cache) for i in range(3, 6)]
-    pieces.append(net(x[:, 6:], torch.zeros(2), cache=cache))  # two new positions after cached ones
+    pieces = [net(x[:, :3], torch.zeros(2), cache=cache).logits]
+    pieces += [net(x[:, i : i + 1], torch.zeros(2), cache=cache).logits for i in range(3, 6)]
+    pieces.append(net(x[:, 6:], torch.zeros(2), cache=cache).logits)  # two new positions after cached ones
     assert cache.length == 8
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-4, rtol=1e-4)
 
@@ -122,4 +124,4 @@ def test_features_are_what_the_head_reads():
     x = torch.randint(0, 5, (2, 6))
     h = net.features(x, torch.zeros(2))
     assert h.shape == (2, 6, 32)
-    torch.testing.assert_close(net.head(h), net(x, torch.zeros(2)))
+    torch.testing.assert_close(net.head(h), net(x, torch.zeros(2)).logits)

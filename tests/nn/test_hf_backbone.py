@@ -25,6 +25,7 @@ from transformers import (  # noqa: E402
 from augdiff.cli.main import main  # noqa: E402
 from augdiff.config import build_config  # noqa: E402
 from augdiff.errors import AugdiffError  # noqa: E402
+from augdiff.flops import sampling_step_flops  # noqa: E402
 from augdiff.methods import build_model  # noqa: E402
 from augdiff.nn.hf_backbone import HFBackbone  # noqa: E402
 from augdiff.runs import load_run  # noqa: E402
@@ -62,7 +63,7 @@ def test_logits_cover_data_tokens_and_mask_and_attention_is_bidirectional(tmp_pa
     assert net.cfg.hidden_size == 32 and net.cfg.vocab_size == VOCAB + 1 and not net.time_conditioned
     x = torch.randint(0, VOCAB, (2, 8))
     x[:, 3] = VOCAB  # augdiff's mask id
-    logits = net(x, torch.rand(2))
+    logits = net(x, torch.rand(2)).logits
     assert logits.shape == (2, 8, VOCAB + 1)
     full = net.model(input_ids=torch.where(x == VOCAB, 18, x)).logits
     torch.testing.assert_close(logits[..., VOCAB], full[..., 18])  # mask state ← the model's mask token
@@ -70,7 +71,7 @@ def test_logits_cover_data_tokens_and_mask_and_attention_is_bidirectional(tmp_pa
     # brute force: changing the last token changes the first position's logits (a causal model would not)
     y = x.clone()
     y[:, -1] = (y[:, -1] + 1) % VOCAB
-    assert (net(y, torch.rand(2))[:, 0] - logits[:, 0]).abs().max() > 1e-4
+    assert (net(y, torch.rand(2)).logits[:, 0] - logits[:, 0]).abs().max() > 1e-4
 
 
 def test_embedding_rows_follow_augdiff_ids_and_input_embeds_change_the_output(qwen_dir):
@@ -81,19 +82,26 @@ def test_embedding_rows_follow_augdiff_ids_and_input_embeds_change_the_output(qw
     assert torch.equal(w[:VOCAB], table[:VOCAB]) and torch.equal(w[VOCAB], table[18])
     x = torch.randint(0, VOCAB + 1, (2, 6))
     t = torch.rand(2)
-    torch.testing.assert_close(net(x, t, input_embeds=net.embed_tokens(x)), net(x, t))
+    torch.testing.assert_close(net(x, t, input_embeds=net.embed_tokens(x)).logits, net(x, t).logits)
     z = torch.randn(2, 6, 32)  # CADD's fusion: w(x_t) + z_t
-    assert (net(x, t, input_embeds=net.embed_tokens(x) + z) - net(x, t)).abs().max() > 1e-3
+    assert (net(x, t, input_embeds=net.embed_tokens(x) + z).logits - net(x, t).logits).abs().max() > 1e-3
+
+
+def test_sampling_flops_of_a_wrapped_model_are_measured_and_eq77_is_not_claimed(qwen_dir):
+    model = build_model(build_config({"method": "mdlm", "backbone": f"hf:{qwen_dir}"}), VOCAB, 8).eval()
+    got = sampling_step_flops(model, 1, 8)
+    assert got["measured_gflops"] > got["measured_head_gflops"] == 2 * 8 * 32 * (VOCAB + 1) / 1e9
+    assert math.isnan(got["analytic_gflops"])  # grouped-query attention and a gated MLP are not Eq 77's blocks
 
 
 def test_a_model_without_mask_token_gets_one_more_row(tmp_path):
     net = HFBackbone(save_tiny(tmp_path, mask_token_id=None), 20)
     assert net.cfg.mask_token_id == 20 and net.model.get_input_embeddings().num_embeddings == 21
-    assert net(torch.full((1, 4), 20), torch.rand(1)).shape == (1, 4, 21)
+    assert net(torch.full((1, 4), 20), torch.rand(1)).logits.shape == (1, 4, 21)
     # The mask row follows the data rows: states are the first V + 1 rows and logits (a view, no gather).
     net.eval()
     x = torch.randint(0, 21, (2, 5))
-    torch.testing.assert_close(net(x, torch.rand(2)), net.model(input_ids=x).logits[..., :21])
+    torch.testing.assert_close(net(x, torch.rand(2)).logits, net.model(input_ids=x).logits[..., :21])
     assert torch.equal(net.embedding_weight(), net.model.get_input_embeddings().weight[:21])
 
 
@@ -164,7 +172,7 @@ def test_cadd_fine_tunes_the_hf_model_and_the_run_restores(tmp_path, qwen_dir):
     x = torch.randint(0, VOCAB + 1, (2, 12))
     t = torch.rand(2)
     with torch.no_grad():
-        assert torch.equal(restored(x, t), trained(x, t))
+        assert torch.equal(restored(x, t).logits, trained(x, t).logits)
 
 
 # A masked diffusion LM that ships its own code, Dream style (auto_map: AutoConfig and AutoModel only): one
@@ -245,7 +253,7 @@ def test_own_code_runs_only_with_trust_remote_code(tmp_path, mdm_dir):
     net = HFBackbone(mdm_dir, VOCAB, trust_remote_code=True).eval()
     assert type(net.model).__name__ == "TinyMDM" and net.cfg.mask_token_id == 18
     x = torch.randint(0, VOCAB + 1, (2, 8))
-    logits = net(x, torch.rand(2))
+    logits = net(x, torch.rand(2)).logits
     assert logits.shape == (2, 8, VOCAB + 1)
     torch.testing.assert_close(logits[..., VOCAB], net.model(input_ids=torch.where(x == VOCAB, 18, x)).logits[..., 18])
     bare = tmp_path / "bare"  # the same code with no LM head: AutoModel gives no logits
@@ -262,7 +270,9 @@ def test_cadd_fine_tunes_a_model_with_its_own_code_and_the_run_restores(tmp_path
     assert run.config.trust_remote_code
     x = torch.randint(0, VOCAB + 1, (2, 12))
     with torch.no_grad():
-        assert torch.equal(run.model.network(x, torch.rand(2)), trainer.model.network.eval()(x, torch.rand(2)))
+        assert torch.equal(
+            run.model.network(x, torch.rand(2)).logits, trainer.model.network.eval()(x, torch.rand(2)).logits
+        )
 
 
 def test_cli_refuses_own_code_without_the_flag_and_resumes_with_it(tmp_path, capsys, mdm_dir):

@@ -45,7 +45,7 @@ def _neighbour_effect(method, kernel):
         kw = {}
         if method == "co-ladd":
             kw = {"latent": torch.randn(1, net.cfg.latent_len, net.cfg.latent_in), "latent_t": t}
-        a, b = net(x, t, **kw), net(y, t, **kw)
+        a, b = net(x, t, **kw).logits, net(y, t, **kw).logits
     a, b = (a[0], b[0]) if isinstance(a, tuple) else (a, b)
     return (a[0, 4] - b[0, 4]).abs().max().item(), (a[0, 8] - b[0, 8]).abs().max().item()
 

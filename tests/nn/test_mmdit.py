@@ -9,6 +9,7 @@ from augdiff.config import build_config
 from augdiff.methods import build_model
 from augdiff.nn.layers import Rotary
 from augdiff.nn.mmdit import MMDiT, MMDiTConfig
+from augdiff.nn.protocol import NetworkOutput, TransformerShape
 
 V, L, LY, DY = 5, 12, 3, 8  # vocabulary (mask included), tokens, latent positions, latent width
 
@@ -27,6 +28,12 @@ def randomize(net: MMDiT) -> MMDiT:
     return net.eval()
 
 
+def both(out: NetworkOutput) -> tuple:
+    """The MM-DiT's two outputs: token logits and the latent head."""
+    assert out.latent is not None
+    return out.logits, out.latent
+
+
 def inputs(batch=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, V, (batch, L), generator=g)
@@ -39,8 +46,8 @@ def test_built_networks_have_the_latent_head_of_their_method(method, width):
     cfg = build_config({"method": method, "model_size": "xxs", "ladd": {"latent_dim": 16, "codebook_size": 32}})
     net = build_model(cfg, 3).network
     assert isinstance(net, MMDiT) and net.cfg.latent_out == width and net.cfg.latent_in == 16
-    logits, head = net(
-        torch.randint(0, 4, (2, 10)), torch.rand(2), latent=torch.randn(2, 1, 16), latent_t=torch.rand(2)
+    logits, head = both(
+        net(torch.randint(0, 4, (2, 10)), torch.rand(2), latent=torch.randn(2, 1, 16), latent_t=torch.rand(2))
     )
     assert logits.shape == (2, 10, 4) and head.shape == (2, 1, width)
 
@@ -48,7 +55,7 @@ def test_built_networks_have_the_latent_head_of_their_method(method, width):
 def test_fresh_network_outputs_zeros():
     """adaLN-zero and zero heads: a new network is the all-zero map in both streams."""
     x, t, y, t_y = inputs()
-    logits, head = tiny()(x, t, latent=y, latent_t=t_y)
+    logits, head = both(tiny()(x, t, latent=y, latent_t=t_y))
     assert logits.shape == (2, L, V) and head.shape == (2, LY, DY)
     assert torch.equal(logits, torch.zeros_like(logits)) and torch.equal(head, torch.zeros_like(head))
 
@@ -57,12 +64,12 @@ def test_streams_read_each_other():
     """Joint attention: token logits depend on the latent, the latent head depends on the tokens."""
     net = randomize(tiny())
     x, t, y, t_y = inputs()
-    logits, head = net(x, t, latent=y, latent_t=t_y)
-    logits_y, head_y = net(x, t, latent=y + 1.0, latent_t=t_y)
+    logits, head = both(net(x, t, latent=y, latent_t=t_y))
+    logits_y, head_y = both(net(x, t, latent=y + 1.0, latent_t=t_y))
     assert not torch.allclose(logits, logits_y, atol=1e-4)
     x2 = x.clone()
     x2[:, -1] = (x[:, -1] + 1) % V
-    logits_x, head_x = net(x2, t, latent=y, latent_t=t_y)
+    logits_x, head_x = both(net(x2, t, latent=y, latent_t=t_y))
     assert not torch.allclose(head, head_x, atol=1e-4)
     assert not torch.allclose(logits[:, 0], logits_x[:, 0], atol=1e-4)  # and tokens see each other
 
@@ -78,11 +85,11 @@ def test_the_streams_have_their_own_weights():
     assert net.heads["x"].out_features == V and net.heads["y"].out_features == DY
     # the last block's MLP of one stream acts after the joint attention: it only reaches its own output
     x, t, y, t_y = inputs()
-    logits, head = net(x, t, latent=y, latent_t=t_y)
+    logits, head = both(net(x, t, latent=y, latent_t=t_y))
     for stream, unchanged, changed in (("y", 0, 1), ("x", 1, 0)):  # output 0: token logits, 1: latent head
         with torch.no_grad():
             net.blocks[-1].streams[stream].mlp[-1].bias.add_(1.0)
-        new = net(x, t, latent=y, latent_t=t_y)
+        new = both(net(x, t, latent=y, latent_t=t_y))
         torch.testing.assert_close(new[unchanged], (logits, head)[unchanged])
         assert not torch.allclose(new[changed], (logits, head)[changed], atol=1e-4)
         logits, head = new
@@ -94,11 +101,11 @@ def test_time_conditioning(conditioned):
     net = randomize(tiny(time_conditioning=conditioned))
     assert net.time_conditioned is conditioned
     x, t, y, t_y = inputs()
-    logits, head = net(x, t, latent=y, latent_t=t_y)
-    other_t = net(x, 1.0 - t, latent=y, latent_t=t_y)
+    logits, head = both(net(x, t, latent=y, latent_t=t_y))
+    other_t = both(net(x, 1.0 - t, latent=y, latent_t=t_y))
     same = torch.allclose(logits, other_t[0]) and torch.allclose(head, other_t[1])
     assert same is (not conditioned)
-    other_t_y = net(x, t, latent=y, latent_t=1.0 - t_y)
+    other_t_y = both(net(x, t, latent=y, latent_t=1.0 - t_y))
     assert not torch.allclose(logits, other_t_y[0], atol=1e-4) and not torch.allclose(head, other_t_y[1], atol=1e-4)
 
 
@@ -111,15 +118,15 @@ def test_the_latent_stream_is_required():
 def test_input_embeds_replace_the_token_embedding():
     net = randomize(tiny())
     x, t, y, t_y = inputs()
-    a = net(x, t, latent=y, latent_t=t_y)
-    b = net(None, t, input_embeds=net.embed_tokens(x), latent=y, latent_t=t_y)
+    a = both(net(x, t, latent=y, latent_t=t_y))
+    b = both(net(None, t, input_embeds=net.embed_tokens(x), latent=y, latent_t=t_y))
     torch.testing.assert_close(a, b)
 
 
-def test_flops_sequence_length_counts_both_streams():
+def test_eq77_attention_length_counts_both_streams():
     net = tiny()
-    assert net.flops_seq_len(L) == L + LY
-    assert net.flops_seq_len(100) == 100 + LY
+    assert net.transformer_shape(L).length == L + LY
+    assert net.transformer_shape(100) == TransformerShape(100 + LY, net.cfg.hidden_size, 2, net.cfg.mlp_ratio)
 
 
 # -- the latent input embedding ----------------------------------------------------------------------------
@@ -148,8 +155,8 @@ def test_only_the_mlp_embedding_lets_the_tokens_read_the_latents_norm(kind):
     # (PyTorch's init, wide enough for ε): coordinates of order 1, where SiLU bends (far out it is ReLU-like).
     y = 10 * y if kind == "linear" else y / 3
     with torch.no_grad():
-        logits, _ = net(x, t, latent=y, latent_t=t_y)
-        logits_3y, _ = net(x, t, latent=3 * y, latent_t=t_y)
+        logits, _ = both(net(x, t, latent=y, latent_t=t_y))
+        logits_3y, _ = both(net(x, t, latent=3 * y, latent_t=t_y))
         homogeneous = torch.allclose(net.latent_embed(3 * y), 3 * net.latent_embed(y), atol=1e-5)
     assert homogeneous is (kind == "linear")
     if kind == "linear":
@@ -165,8 +172,8 @@ def test_a_linear_embedding_with_bias_still_sees_the_norm():
     assert net.latent_embed.bias.abs().sum() > 0
     x, t, y, t_y = inputs()
     with torch.no_grad():
-        logits, _ = net(x, t, latent=y, latent_t=t_y)
-        logits_3y, _ = net(x, t, latent=3 * y, latent_t=t_y)
+        logits, _ = both(net(x, t, latent=y, latent_t=t_y))
+        logits_3y, _ = both(net(x, t, latent=3 * y, latent_t=t_y))
     assert not torch.allclose(logits_3y, logits, atol=1e-4)
 
 
@@ -187,7 +194,7 @@ def test_latent_positions_change_the_output_for_the_same_weights():
     restart.load_state_dict(after.state_dict())
     x, t, y, t_y = inputs()
     with torch.no_grad():
-        a, b = after(x, t, latent=y, latent_t=t_y), restart(x, t, latent=y, latent_t=t_y)
+        a, b = both(after(x, t, latent=y, latent_t=t_y)), both(restart(x, t, latent=y, latent_t=t_y))
     assert not torch.allclose(a[0], b[0], atol=1e-4) and not torch.allclose(a[1], b[1], atol=1e-4)
 
 

@@ -40,7 +40,7 @@ def n_params(net: UNet) -> int:
 def test_logits_cover_every_token_and_state(image_shape):
     net = tiny(image_shape)
     h, w, c = image_shape
-    out = net(torch.randint(0, 5, (3, h * w * c)), torch.rand(3))
+    out = net(torch.randint(0, 5, (3, h * w * c)), torch.rand(3)).logits
     assert out.shape == (3, h * w * c, 5)
     assert net.embed_tokens(torch.zeros(3, 4, dtype=torch.long)).shape == (3, 4, 16)
     assert net.embedding_weight().shape == (5, 16)
@@ -55,7 +55,9 @@ def test_config_reports_a_depth_and_width():
 def test_input_embeds_replace_the_token_embedding():
     net = randomize(tiny(RGB)).eval()
     x = torch.randint(0, 5, (2, 192))
-    torch.testing.assert_close(net(x, torch.zeros(2)), net(None, torch.zeros(2), input_embeds=net.embed_tokens(x)))
+    torch.testing.assert_close(
+        net(x, torch.zeros(2)).logits, net(None, torch.zeros(2), input_embeds=net.embed_tokens(x)).logits
+    )
 
 
 def test_fresh_network_logits_depend_on_the_input():
@@ -66,7 +68,7 @@ def test_fresh_network_logits_depend_on_the_input():
     assert torch.equal(u, torch.zeros_like(u))
     y = x.clone()
     y[0, 10] = (x[0, 10] + 1) % 5
-    assert not torch.allclose(net(x, torch.zeros(1))[0, 10], net(y, torch.zeros(1))[0, 10])
+    assert not torch.allclose(net(x, torch.zeros(1)).logits[0, 10], net(y, torch.zeros(1)).logits[0, 10])
 
 
 def test_one_token_reaches_other_pixels_and_channels():
@@ -75,7 +77,7 @@ def test_one_token_reaches_other_pixels_and_channels():
     y = x.clone()
     j = 3 * (8 * 2 + 5) + 1  # pixel (2, 5), green
     y[0, j] = (x[0, j] + 1) % 5
-    diff = (net(x, torch.zeros(1)) - net(y, torch.zeros(1))).abs().amax(dim=-1)[0]
+    diff = (net(x, torch.zeros(1)).logits - net(y, torch.zeros(1)).logits).abs().amax(dim=-1)[0]
     assert diff[j - 1] > 0 and diff[j + 1] > 0, "the pixel's other channels"
     assert diff[3 * 63] > 0, "the far corner pixel (through the downsampled levels and attention)"
 
@@ -94,7 +96,7 @@ def test_tokens_are_channels_last_pixels():
 def test_time_conditioning_switch(conditioned):
     net = randomize(tiny(time_conditioning=conditioned)).eval()
     x = torch.randint(0, 5, (2, 64))
-    same = torch.allclose(net(x, torch.tensor([0.1, 0.2])), net(x, torch.tensor([0.9, 0.7])))
+    same = torch.allclose(net(x, torch.tensor([0.1, 0.2])).logits, net(x, torch.tensor([0.9, 0.7])).logits)
     assert same is (not conditioned)
     assert net.time_conditioned is conditioned
     assert (net.time_embed is not None) is conditioned, "no time parameters that would go unused"
@@ -104,7 +106,7 @@ def test_time_conditioning_switch(conditioned):
 def test_every_parameter_gets_a_gradient(conditioned):
     """DDP needs every parameter in the graph; on a randomized network every gradient is non-zero."""
     net = randomize(tiny(RGB, time_conditioning=conditioned, dropout=0.1))
-    net(torch.randint(0, 5, (2, 192)), torch.rand(2)).square().mean().backward()
+    net(torch.randint(0, 5, (2, 192)), torch.rand(2)).logits.square().mean().backward()
     missing = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.any()]
     assert not missing, missing
 
@@ -113,9 +115,9 @@ def test_dropout_is_active_only_in_training():
     net = randomize(tiny(dropout=0.5))
     x = torch.randint(0, 5, (2, 64))
     net.train()
-    assert not torch.allclose(net(x, torch.zeros(2)), net(x, torch.zeros(2)))
+    assert not torch.allclose(net(x, torch.zeros(2)).logits, net(x, torch.zeros(2)).logits)
     net.eval()
-    torch.testing.assert_close(net(x, torch.zeros(2)), net(x, torch.zeros(2)))
+    torch.testing.assert_close(net(x, torch.zeros(2)).logits, net(x, torch.zeros(2)).logits)
 
 
 def test_refuses_images_the_levels_cannot_halve():
@@ -163,7 +165,7 @@ def masked_ce(net: UNet, x0: torch.Tensor, generator: torch.Generator, mask_id: 
     t = 0.2 + 0.6 * torch.rand(x0.shape[0], 1, generator=generator)
     masked = torch.rand(x0.shape, generator=generator) < t
     x_t = torch.where(masked, mask_id, x0)
-    logits = net(x_t, t.squeeze(1))[..., :mask_id]  # SUBS: the mask state is never a prediction
+    logits = net(x_t, t.squeeze(1)).logits[..., :mask_id]  # SUBS: the mask state is never a prediction
     return F.cross_entropy(logits[masked], x0[masked])
 
 

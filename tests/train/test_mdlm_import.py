@@ -65,17 +65,17 @@ def test_scaled_norms_matter_and_unit_scales_are_the_plain_dit():
     model.load_state_dict(mdlm_to_augdiff(mdlm_state()))
     x, t = torch.randint(0, 11, (2, 16)), torch.zeros(2)
     with torch.no_grad():
-        scaled = model.network(x, t)
+        scaled = model.network(x, t).logits
         for name, p in model.named_parameters():
             if "norm" in name:
                 p.fill_(1.0)
-        unit = model.network(x, t)
+        unit = model.network(x, t).logits
         plain = build_model(
             build_config({**mdlm_config(HF), "model": {**mdlm_config(HF)["model"], "norm_affine": False}}), 10
         )
         plain.load_state_dict({k: v for k, v in model.state_dict().items() if "norm" not in k})
         assert not torch.allclose(scaled, unit)
-        torch.testing.assert_close(plain.eval().network(x, t), unit)
+        torch.testing.assert_close(plain.eval().network(x, t).logits, unit)
 
 
 def test_import_mdlm_writes_a_folder_augdiff_samples_from(tmp_path):

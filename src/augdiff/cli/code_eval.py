@@ -25,7 +25,6 @@ from augdiff.errors import AugdiffError
 from augdiff.experiments.report import markdown_table
 from augdiff.files import check_output_file, write_text_atomic
 from augdiff.metrics.code_exec import CodeTask, evaluate_code, load_code_tasks, task_from_record
-from augdiff.specs import method_spec
 
 __all__ = ["add_flags", "check_flags", "run_code_eval", "truncate_completion", "STOP_SEQUENCES"]
 
@@ -119,7 +118,7 @@ def _completions(loaded: Any, task: CodeTask, tokenizer: Tokenizer, args: argpar
     prefix = _prompt_ids(task, tokenizer, loaded.data)
     total = min(int(loaded.data["seq_len"]), prefix.numel() + args.code_length)
     common = dict(temperature=args.code_temperature, top_p=args.code_top_p, prefix=prefix, seed=args.seed)
-    if not method_spec(loaded.config.method).diffusion:  # an AR model writes token by token
+    if not loaded.model.takes_steps:  # an AR model writes token by token
         rows = loaded.model.sample(args.code_samples, total, **common)
     else:
         steps = min(args.code_steps or args.code_length, total - prefix.numel())

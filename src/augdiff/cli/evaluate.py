@@ -155,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
     steps = parse_steps(args.steps, "--steps")
     device = resolve_device(args.device)
     loaded = load_run(args.run_dir, weights=args.weights, device=device)
+    seq_len = int(loaded.data["seq_len"])
     if args.zero_shot is not None:
         emit_json({"run": str(loaded.path), "step": loaded.step, **run_zero_shot(args, loaded, device)}, out_json)
         return 0
@@ -198,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
         swd = {}
         for t in swd_steps:
             draw = dict(batch_size=args.batch_size, seed=args.seed + t, device=device, progress=True)
-            swd[str(t)] = swd_between(draw_samples(loaded, args.swd_samples, t, **draw), swd_reference)
+            samples = draw_samples(loaded.model, args.swd_samples, seq_len, t, **draw)
+            swd[str(t)] = swd_between(samples, swd_reference)
         result.update({"oracle_nll": data.oracle_nll(), "swd": swd, "swd_samples": args.swd_samples, **refs})
     if str(loaded.data.get("spec")) == "image:digits":  # the offline image metric, at each --steps budget
         from augdiff.metrics.digits import digit_scores
@@ -207,8 +209,14 @@ def run(args: argparse.Namespace) -> int:
         result["digits"] = {
             str(t): digit_scores(
                 draw_samples(
-                    loaded, args.num_samples, t, batch_size=args.batch_size, seed=args.seed + t, device=device
-                ).numpy(),
+                    loaded.model,
+                    args.num_samples,
+                    seq_len,
+                    t,
+                    batch_size=args.batch_size,
+                    seed=args.seed + t,
+                    device=device,
+                ).numpy(),  # fmt: skip
                 reference,
             ).as_dict()
             for t in steps
@@ -222,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         draw = dict(batch_size=args.batch_size, device=device, progress=True)
         result["fidelity"] = {
             str(t): fid_and_inception_score(
-                draw_samples(loaded, args.num_samples, t, seed=args.seed + t, **draw).numpy(),
+                draw_samples(loaded.model, args.num_samples, seq_len, t, seed=args.seed + t, **draw).numpy(),
                 train,
                 shape,
                 levels,
@@ -233,7 +241,8 @@ def run(args: argparse.Namespace) -> int:
         }
     if teacher is not None or args.entropy:
         sweeps = evaluate_generation(
-            loaded,
+            loaded.model,
+            loaded.data,
             steps,
             args.num_samples,
             teacher=teacher,

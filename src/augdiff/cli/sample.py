@@ -256,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_run(args.run_dir, weights=args.weights, device=device)
     teacher = teacher_from_args(args, device) if args.eval else None  # fails before sampling
     options = channel_options(loaded.model, loaded.config.method, args)
-    ar = not method_spec(loaded.config.method).diffusion
+    ar = not loaded.model.takes_steps
     if args.cache and not ar and not loaded.model.cacheable:
         raise AugdiffError("--cache is exact only for models without time conditioning or latent state (drop --cache)")
     tokenizer, seq_len = tokenizer_from_description(loaded.data), int(loaded.data["seq_len"])

@@ -13,7 +13,6 @@ from augdiff.errors import AugdiffError
 from augdiff.files import check_output_file, ensure_dir, json_safe, write_text_atomic
 from augdiff.metrics.mauve_score import require_mauve
 from augdiff.metrics.teacher import Teacher, load_teacher
-from augdiff.specs import method_spec
 
 __all__ = [
     "add_teacher_flags",
@@ -136,7 +135,7 @@ def report_sample_eval(
     result = {
         "run": str(loaded.path),
         "step": loaded.step,
-        "steps": args.steps if method_spec(loaded.config.method).diffusion else None,
+        "steps": args.steps if loaded.model.takes_steps else None,
         "teacher": None if teacher is None else teacher.name,
         **metrics.as_dict(),
     }

@@ -120,8 +120,8 @@ def _evaluate(run_dir: Path, data: Any, teacher: Any, spec: Any, dev: torch.devi
     for name in SAMPLERS if is_cadd else ("-",):
         options = model.sampling_options(z0_hat=SAMPLERS[name][0], k=SAMPLERS[name][1]) if is_cadd else None
         evals = evaluate_generation(
-            loaded, SWEEP_STEPS, spec.num_samples, teacher=teacher, batch_size=spec.sample_batch, seed=seed,
-            device=dev, sampler={"channel_options": options},
+            loaded.model, loaded.data, SWEEP_STEPS, spec.num_samples, teacher=teacher, batch_size=spec.sample_batch,
+            seed=seed, device=dev, sampler={"channel_options": options},
         )  # fmt: skip
         sampling[name] = [ev.as_dict() for ev in evals]
     return {

@@ -80,8 +80,8 @@ def _sweep(run_dir: Path, teacher: Any, preset: str, dev: torch.device, seed: in
         rows = []
         for top_p in TOP_P:
             evals = evaluate_generation(
-                loaded, steps, spec.num_samples, teacher=teacher, batch_size=spec.sample_batch, top_p=top_p,
-                seed=seed, device=dev, sampler=sampler_options(name),
+                loaded.model, loaded.data, steps, spec.num_samples, teacher=teacher, batch_size=spec.sample_batch,
+                top_p=top_p, seed=seed, device=dev, sampler=sampler_options(name),
             )  # fmt: skip
             for ev in evals:
                 row = ev.as_dict()

@@ -258,7 +258,8 @@ def _generation(
     loaded = load_run(run_dir, device=device)
     options = None if lag is None else loaded.model.sampling_options(lag=lag, latent_steps=preset.latent_steps)
     evals = evaluate_generation(
-        loaded,
+        loaded.model,
+        loaded.data,
         preset.sampling_steps,
         preset.num_samples,
         teacher=teacher,

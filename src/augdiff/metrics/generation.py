@@ -32,7 +32,6 @@ from augdiff.metrics.mauve_score import reference_features
 from augdiff.metrics.sample_eval import SampleEvaluation, evaluate_samples
 from augdiff.metrics.teacher import Teacher, same_tokenizer
 from augdiff.protocol import SequenceModel
-from augdiff.specs import method_spec
 
 __all__ = ["Throughput", "StepEvaluation", "draw_samples", "step_flops", "evaluate_generation"]
 
@@ -72,8 +71,9 @@ class StepEvaluation:
 
 
 def draw_samples(
-    run: Any,
+    model: SequenceModel,
     num: int,
+    seq_len: int,
     steps: int | None,
     *,
     batch_size: int = 256,
@@ -84,15 +84,14 @@ def draw_samples(
     progress: bool = False,
     sampler: dict[str, Any] | None = None,
 ) -> Tensor:
-    """``num`` samples ``[num, seq_len]`` of a loaded run (``augdiff.runs.LoadedRun``), diffusion or AR.
+    """``num`` samples ``[num, seq_len]`` of a model, diffusion (in ``steps`` steps) or AR (``steps`` unused).
 
     ``sampler``: further options of :func:`augdiff.sampling.generate` (``remasking``, ``ordering``, …) for a
     diffusion model."""
-    seq_len = int(run.data["seq_len"])
     common = {"batch_size": batch_size, "temperature": temperature, "top_p": top_p, "seed": seed, "progress": progress}
-    if method_spec(run.config.method).diffusion:
-        return run.model.sample(num, seq_len, steps, device=device, **common, **(sampler or {}))
-    return run.model.sample(num, seq_len, **common)  # an AR model: token by token, its own device
+    if model.takes_steps:
+        return model.sample(num, seq_len, steps, device=device, **common, **(sampler or {}))
+    return model.sample(num, seq_len, **common)  # token by token, on the model's own device
 
 
 def step_flops(model: SequenceModel, seq_len: int, steps: int | None, options: Any = None) -> dict[str, float]:
@@ -122,7 +121,8 @@ def _timed(fn: Any, device: torch.device) -> tuple[Any, float]:
 
 
 def evaluate_generation(
-    run: Any,
+    model: SequenceModel,
+    description: dict[str, Any],
     steps: Sequence[int],
     num_samples: int,
     *,
@@ -142,7 +142,9 @@ def evaluate_generation(
     """Draw ``num_samples`` samples at each step count of ``steps`` and evaluate them.
 
     Args:
-        run: a loaded run (``augdiff.runs.load_run``); an AR run is sampled once, ignoring ``steps``.
+        model: a diffusion model, or an AR model (sampled once, ignoring ``steps``).
+        description: the data's description (``LoadedRun.data``): ``seq_len`` and the tokenizer the samples
+            are decoded with.
         teacher: for generative perplexity and MAUVE features.
         reference: validation rows ``[M, L]`` (or texts) for MAUVE, featurized once; ``None`` skips MAUVE.
         sample_tokenizer: decodes the samples for a teacher of another tokenizer (default: the run's own).
@@ -150,20 +152,21 @@ def evaluate_generation(
         sampler: further options of the diffusion sampler (:func:`draw_samples`).
     """
     device = torch.device(device)
-    if sample_tokenizer is None and teacher is not None and not same_tokenizer(teacher.description, run.data):
-        sample_tokenizer = tokenizer_from_description(run.data)
-    seq_len = int(run.data["seq_len"])
-    is_ar = not method_spec(run.config.method).diffusion
-    budgets: list[int | None] = [None] if is_ar else list(steps)
+    if sample_tokenizer is None and teacher is not None and not same_tokenizer(teacher.description, description):
+        sample_tokenizer = tokenizer_from_description(description)
+    seq_len = int(description["seq_len"])
+    budgets: list[int | None] = list(steps) if model.takes_steps else [None]
     draw = dict(batch_size=batch_size, temperature=temperature, top_p=top_p, device=device, sampler=sampler)
     if teacher is not None and reference is not None:
-        reference = reference_features(teacher, reference, sample_tokenizer, run.data)
+        reference = reference_features(teacher, reference, sample_tokenizer, description)
     # untimed warm-up (allocator, kernels): one step of a batch, or one AR sample
-    draw_samples(run, 1 if is_ar else min(num_samples, batch_size), None if is_ar else 1, seed=seed, **draw)
+    warm_up = (min(num_samples, batch_size), 1) if model.takes_steps else (1, None)
+    draw_samples(model, warm_up[0], seq_len, warm_up[1], seed=seed, **draw)
     results = []
     for t in budgets:
         samples, seconds = _timed(
-            lambda t=t: draw_samples(run, num_samples, t, seed=seed + (t or 0), progress=progress, **draw), device
+            lambda t=t: draw_samples(model, num_samples, seq_len, t, seed=seed + (t or 0), progress=progress, **draw),
+            device,
         )
         throughput = Throughput(seconds, num_samples / seconds, num_samples * seq_len / seconds)
         metrics = evaluate_samples(
@@ -172,9 +175,9 @@ def evaluate_generation(
             gen_ppl=gen_ppl,
             reference=reference,
             sample_tokenizer=sample_tokenizer,
-            sample_description=run.data,
+            sample_description=description,
             mauve_buckets=mauve_buckets,
         )
-        flops = step_flops(run.model, seq_len, t, (sampler or {}).get("channel_options"))
+        flops = step_flops(model, seq_len, t, (sampler or {}).get("channel_options"))
         results.append(StepEvaluation(t, throughput, flops, metrics, samples))
     return results

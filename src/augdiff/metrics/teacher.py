@@ -30,7 +30,6 @@ from torch import Tensor
 
 from augdiff.data.tokenizer import Tokenizer, tokenizer_from_description
 from augdiff.errors import AugdiffError
-from augdiff.specs import method_spec
 
 __all__ = [
     "Samples",
@@ -263,7 +262,7 @@ def load_teacher(
         from augdiff.runs import load_run
 
         run = load_run(path, device=device)
-        if method_spec(run.config.method).diffusion:
+        if not run.model.exact_likelihood:  # a teacher scores exact log-likelihoods: an AR model
             raise AugdiffError(
                 f"--teacher {spec}: this run is {run.config.method}, not an autoregressive model "
                 "(give a run trained with --method ar, or a Hugging Face causal LM)"

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from augdiff.nn.layers import LocalMixer, Rotary, TimestepEmbedding, apply_rotary, init_adaln_zero, modulate
+from augdiff.nn.protocol import NetworkOutput, TransformerShape
 
 __all__ = ["DiTConfig", "DiT", "DiTBlock", "KVCache"]
 
@@ -140,9 +141,6 @@ class DiT(nn.Module):
         torch.Size([4, 16, 3])
     """
 
-    #: Eq 77 (:mod:`augdiff.flops`) counts this network
-    is_transformer = True
-
     def __init__(self, cfg: DiTConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -172,6 +170,10 @@ class DiT(nn.Module):
         """The token embedding table ``[vocab_size, D]`` (CADD's :math:`w_\theta`)."""
         return self.embed.weight
 
+    def transformer_shape(self, seq_len: int) -> TransformerShape:
+        """Eq 77's figures (:mod:`augdiff.flops`): one attention over the ``seq_len`` tokens."""
+        return TransformerShape(seq_len, self.cfg.hidden_size, self.cfg.n_layers, self.cfg.mlp_ratio)
+
     def features(
         self, x_t: Tensor | None, t: Tensor, input_embeds: Tensor | None = None, *, cache: KVCache | None = None
     ) -> Tensor:
@@ -200,7 +202,7 @@ class DiT(nn.Module):
 
     def forward(
         self, x_t: Tensor | None, t: Tensor, input_embeds: Tensor | None = None, *, cache: KVCache | None = None
-    ) -> Tensor:
+    ) -> NetworkOutput:
         """Logits ``[B, L, vocab_size]`` for tokens ``x_t`` ``[B, L]`` at times ``t`` ``[B]``.
 
         ``input_embeds`` ``[B, L, D]`` replaces the token embedding (latent channels fuse into it).
@@ -208,4 +210,4 @@ class DiT(nn.Module):
         ``cache`` (causal networks only): ``x_t`` holds the positions after the cached ones, whose keys and
         values are reused; the new ones are added to it.
         """
-        return self.head(self.features(x_t, t, input_embeds, cache=cache))
+        return NetworkOutput(self.head(self.features(x_t, t, input_embeds, cache=cache)))

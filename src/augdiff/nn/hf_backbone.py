@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from augdiff.errors import AugdiffError
+from augdiff.nn.protocol import NetworkOutput
 
 __all__ = ["HF_PREFIX", "HFBackboneConfig", "HFBackbone", "hf_backbone_path"]
 
@@ -190,9 +191,6 @@ class HFBackbone(nn.Module):
             off by default because that code runs with the user's rights.
     """
 
-    #: Eq 77 (:mod:`augdiff.flops`) counts this network
-    is_transformer = True
-
     def __init__(self, path: str | Path, vocab_size: int, *, trust_remote_code: bool = False) -> None:
         super().__init__()
         path = str(path)
@@ -235,13 +233,18 @@ class HFBackbone(nn.Module):
         r"""The embedding rows of augdiff's states ``[V + 1, D]``, the mask last (CADD's :math:`w_\theta`)."""
         return self._states(self.model.get_input_embeddings().weight, dim=0)
 
-    def forward(self, x_t: Tensor | None, t: Tensor, input_embeds: Tensor | None = None) -> Tensor:
+    def transformer_shape(self, seq_len: int) -> None:
+        """A wrapped model's blocks (grouped-query attention, gated MLPs) are not the DiT's that Eq 77 counts:
+        :mod:`augdiff.flops` reports only the measured figure."""
+        return None
+
+    def forward(self, x_t: Tensor | None, t: Tensor, input_embeds: Tensor | None = None) -> NetworkOutput:
         """Logits ``[B, L, V + 1]`` for tokens ``x_t`` ``[B, L]``; ``input_embeds`` ``[B, L, D]`` replaces
         their embedding (CADD's fused latent). ``t`` is ignored."""
         h = self.embed_tokens(x_t) if input_embeds is None else input_embeds
         assert h.dim() == 3 and h.shape[-1] == self.cfg.hidden_size, f"input of shape {tuple(h.shape)}"
         logits = self.model(inputs_embeds=h, use_cache=False).logits
-        return self._states(logits, dim=-1)
+        return NetworkOutput(self._states(logits, dim=-1))
 
     def _states(self, rows: Tensor, dim: int) -> Tensor:
         """The entries of augdiff's states along ``dim``: a view when the mask row follows the data rows (no copy

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from augdiff.nn.dit import DiTConfig
 from augdiff.nn.layers import LocalMixer, Rotary, TimestepEmbedding, apply_rotary, init_adaln_zero, modulate
+from augdiff.nn.protocol import NetworkOutput, TransformerShape
 
 __all__ = ["MMDiTConfig", "MMDiT", "latent_embedding", "latent_start"]
 
@@ -126,9 +127,6 @@ class MMDiT(nn.Module):
         (torch.Size([4, 16, 3]), torch.Size([4, 1, 8]))
     """
 
-    #: Eq 77 (:mod:`augdiff.flops`) counts this network
-    is_transformer = True
-
     def __init__(self, cfg: MMDiTConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -164,9 +162,10 @@ class MMDiT(nn.Module):
     def embedding_weight(self) -> Tensor:
         return self.embed.weight
 
-    def flops_seq_len(self, seq_len: int) -> int:
-        """The attention length of one forward: tokens and latents concatenated (for LADD Eq 77)."""
-        return seq_len + self.cfg.latent_len
+    def transformer_shape(self, seq_len: int) -> TransformerShape:
+        """Eq 77's figures: one attention spans the tokens and the latents together."""
+        cfg = self.cfg
+        return TransformerShape(seq_len + cfg.latent_len, cfg.hidden_size, cfg.n_layers, cfg.mlp_ratio)
 
     def _rope(self, n_x: int, n_y: int, device: torch.device) -> dict[str, tuple[Tensor, Tensor]]:
         """Rotary tables of both streams, cut from one table over the longest position used."""
@@ -181,7 +180,7 @@ class MMDiT(nn.Module):
         input_embeds: Tensor | None = None,
         latent: Tensor | None = None,
         latent_t: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> NetworkOutput:
         """Token logits ``[B, L, vocab_size]`` and the latent head ``[B, L′, latent_out]``.
 
         ``latent`` ``[B, L′, latent_in]`` is the noisy latent y_t (Co-LADD) or the embedded codes (Di-LADD) at
@@ -200,4 +199,4 @@ class MMDiT(nn.Module):
         for s in STREAMS:
             shift, scale = self.final_adaln[s](c).chunk(2, dim=-1)
             outs.append(self.heads[s](modulate(self.final_norm(hs[s]), shift, scale)))
-        return outs[0], outs[1]
+        return NetworkOutput(outs[0], outs[1])

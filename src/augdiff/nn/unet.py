@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from augdiff.errors import AugdiffError
 from augdiff.nn.layers import TimestepEmbedding
+from augdiff.nn.protocol import NetworkOutput
 
 __all__ = ["UNetConfig", "UNet", "UNetShapeError", "UNET_SIZES", "unet_config"]
 
@@ -245,9 +246,6 @@ def image_to_tokens(x: Tensor, hidden_size: int) -> Tensor:
 class UNet(nn.Module):
     r"""ADM U-Net mapping noisy pixel tokens (or input embeddings) ``[B, H·W·C]`` to logits over all states."""
 
-    #: Eq 77's analytic FLOPs count a transformer, not this network (:mod:`augdiff.flops` reports none)
-    is_transformer = False
-
     def __init__(self, cfg: UNetConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -307,6 +305,10 @@ class UNet(nn.Module):
         """The token embedding table ``[vocab_size, D]`` (CADD's :math:`w_\theta`)."""
         return self.embed.weight
 
+    def transformer_shape(self, seq_len: int) -> None:
+        """Eq 77 counts a transformer, not this network: :mod:`augdiff.flops` reports no analytic figure."""
+        return None
+
     def unet(self, x: Tensor, emb: Tensor | None) -> Tensor:
         """The ADM U-Net on pixel features ``[B, C·D, H, W]`` → ``[B, C·D, H, W]`` (zero when fresh)."""
         h = self.conv_in(x)
@@ -319,7 +321,7 @@ class UNet(nn.Module):
             h = stage(torch.cat([h, skips.pop()], dim=1), emb)  # ADM: each skip joins along channels
         return self.out(h)
 
-    def forward(self, x_t: Tensor | None, t: Tensor, input_embeds: Tensor | None = None) -> Tensor:
+    def forward(self, x_t: Tensor | None, t: Tensor, input_embeds: Tensor | None = None) -> NetworkOutput:
         """Logits ``[B, L, vocab_size]`` for pixel tokens ``x_t`` ``[B, L]`` (``L = H·W·C``) at times ``t`` ``[B]``.
 
         ``input_embeds`` ``[B, L, D]`` replaces the token embedding (CADD fuses its latent into it). Without time
@@ -340,4 +342,4 @@ class UNet(nn.Module):
         emb = self.time_embed(t.reshape(e.shape[0])) if self.time_embed is not None else None
         u = image_to_tokens(self.unet(tokens_to_image(e, cfg.height, cfg.width), emb), cfg.hidden_size)
         # The token-space skip hands each position its own (possibly latent-fused) embedding from step one.
-        return self.head(self.final_norm(e + u))
+        return NetworkOutput(self.head(self.final_norm(e + u)))
