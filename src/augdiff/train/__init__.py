@@ -3,7 +3,8 @@
 from augdiff.train.checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint, save_checkpoint
 from augdiff.train.ema import EMA, ema_decay_at
 from augdiff.train.logging import MetricsLogger
-from augdiff.train.trainer import Trainer, TrainResult, lr_at, resolve_device
+from augdiff.train.schedule import build_lr_scheduler, lr_at
+from augdiff.train.trainer import Trainer, TrainResult, resolve_device
 
 __all__ = [
     "Checkpoint",
@@ -16,5 +17,6 @@ __all__ = [
     "Trainer",
     "TrainResult",
     "lr_at",
+    "build_lr_scheduler",
     "resolve_device",
 ]

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 import yaml
+from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 
 from augdiff.config import TrainConfig, config_from_dict, config_from_stored, config_to_dict
@@ -41,8 +42,9 @@ from augdiff.train.ema import EMA
 from augdiff.train.init_from import load_backbone
 from augdiff.train.logging import MetricsLogger, MetricWindow
 from augdiff.train.pretrained import load_any
+from augdiff.train.schedule import build_lr_scheduler, fast_forward
 
-__all__ = ["Trainer", "TrainResult", "resolve_device", "lr_at", "RESUMABLE_KEYS"]
+__all__ = ["Trainer", "TrainResult", "resolve_device", "RESUMABLE_KEYS"]
 
 # Stream ids that keep the seeded generators of one step independent of each other.
 _TIMES, _MASKS = 4, 5
@@ -86,25 +88,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AugdiffError(f"device={name!r} but no CUDA device is available (use device=cpu)")
     return device
-
-
-def lr_at(
-    step: int,
-    lr: float,
-    warmup_steps: int,
-    schedule: str = "constant",
-    total_steps: int | None = None,
-    min_ratio: float = 0.1,
-) -> float:
-    """Linear warm-up over ``warmup_steps`` optimizer steps, then constant (MDLM's schedule) or a cosine decay to
-    ``min_ratio·lr`` at ``total_steps`` (what torch's ``CosineAnnealingLR`` computes after a warm-up; a function of
-    the step, so a resumed run needs no scheduler state)."""
-    if warmup_steps > 0 and step + 1 < warmup_steps:
-        return lr * (step + 1) / warmup_steps
-    if schedule == "constant" or total_steps is None or total_steps <= warmup_steps:
-        return lr
-    progress = min(1.0, (step + 1 - warmup_steps) / (total_steps - warmup_steps))
-    return lr * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -191,6 +174,7 @@ class Trainer:
             weight_decay=o.weight_decay,
             fused=self.device.type == "cuda",
         )
+        self.scheduler = self._lr_scheduler()
         self.ema = EMA(self.model, o.ema_decay)
         self.window = MetricWindow(self.device)  # the open logging window (saved with checkpoints)
         self.step = 0
@@ -239,6 +223,8 @@ class Trainer:
         trainer = cls(cfg, run_dir, dataset=make_dataset(data["spec"], like=data), load_init=False)
         trainer._restore(ckpt.path, state)
         trainer.step = step
+        trainer.scheduler = trainer._lr_scheduler()  # AdamW's state is loaded: the schedule restarts and replays
+        fast_forward(trainer.scheduler, step)
         trainer.seconds = float(state["seconds"])
         trainer._saved_step = trainer.step
         torch.set_rng_state(state["rng_cpu"])
@@ -247,6 +233,11 @@ class Trainer:
         trainer.dist.restore_rng(state.get("rng_ranks"), trainer.device, cfg.seed, step)
         trainer.window.load(state.get("window"))  # checkpoints before this key: the window restarts empty
         return trainer
+
+    def _lr_scheduler(self) -> LRScheduler:
+        """The configured schedule's torch schedulers, at step 0 (:func:`augdiff.train.schedule.lr_at`)."""
+        o = self.cfg.optim
+        return build_lr_scheduler(self.optimizer, o.lr, o.warmup_steps, o.lr_schedule, self.cfg.steps, o.min_lr_ratio)
 
     def _restore(self, path: Path, state: dict[str, Any]) -> None:
         """Weights, EMA and AdamW from checkpoint ``path``. Under FSDP only rank 0 reads the full tensors and
@@ -323,9 +314,6 @@ class Trainer:
         """One optimizer step over the global batch; returns this rank's (loss, nll) and the global grad norm as
         device tensors (the loop averages the losses over ranks when it logs)."""
         cfg, step = self.cfg, self.step
-        for group in self.optimizer.param_groups:
-            o = cfg.optim
-            group["lr"] = lr_at(step, o.lr, o.warmup_steps, o.lr_schedule, cfg.steps, o.min_lr_ratio)
         # Rank r runs micro-batches k = r·grad_accum + j of the global batch (train/distributed.py).
         micro = cfg.batch_size // (cfg.grad_accum * self.dist.world_size)
         times = seeded_generator(cfg.seed, step, _TIMES, device=self.device)
@@ -353,6 +341,7 @@ class Trainer:
         clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf  # 0: no clipping, norm still logged
         grad_norm = self.dist.scalar(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
         self.optimizer.step()
+        self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.model)
         self.step += 1
