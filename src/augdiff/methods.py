@@ -108,16 +108,22 @@ UNET_SIZE_OF = {"xxs": "xxs", "xs": "xs", "small": "cifar"}
 
 
 def _unet(cfg: TrainConfig, vocab_size: int, image_shape: tuple[int, ...] | None) -> UNet:
-    """ADM's U-Net over pixel tokens (CADD §5.2) for image data; MDLM and CADD (LADD needs the MM-DiT)."""
-    if method_spec(cfg.method).network != "dit" or not method_spec(cfg.method).diffusion:
-        raise AugdiffError(f"backbone=unet works with mdlm and cadd, not {cfg.method} (use backbone=dit)")
+    """ADM's U-Net over pixel tokens (CADD §5.2) for image data, for every diffusion method; a LADD method's
+    latent conditions it as ADM conditions on a class (:class:`augdiff.nn.unet.LatentStream`)."""
     if image_shape is None:
         raise AugdiffError("backbone=unet needs image data (--data image:digits | image:cifar10 | image:FOLDER)")
     if cfg.model_size not in UNET_SIZE_OF:
         raise AugdiffError(f"backbone=unet comes in model_size {' | '.join(UNET_SIZE_OF)}, not {cfg.model_size}")
     m = cfg.model
     size = UNET_SIZE_OF[cfg.model_size]
-    shape = unet_config(size, vocab_size + 1, image_shape, dropout=m.dropout, time_conditioning=m.time_conditioning)
+    stream: dict[str, int] = {}
+    if method_spec(cfg.method).network == "mmdit":
+        section = _section(cfg)
+        width = channel_module(cfg.method).head_width(section)
+        stream = {"latent_len": section.latent_len, "latent_in": section.latent_dim, "latent_out": width}
+    shape = unet_config(
+        size, vocab_size + 1, image_shape, dropout=m.dropout, time_conditioning=m.time_conditioning, **stream
+    )
     return UNet(shape)
 
 
@@ -182,7 +188,7 @@ def build_model(
         raise AugdiffError(f"method={cfg.method!r} is not known (choose one of: {', '.join(METHODS)})")
     if not method_spec(cfg.method).diffusion:
         if cfg.backbone != "dit":
-            raise AugdiffError(f"backbone={cfg.backbone} works with method=mdlm | cadd only, not ar (use backbone=dit)")
+            raise AugdiffError(f"backbone={cfg.backbone} is a diffusion denoiser, not for method=ar (use backbone=dit)")
         model = build_ar_model(cfg, vocab_size)
         model.pad_id = pad_id
         return model

@@ -7,6 +7,8 @@ import torch
 from augdiff.cli.main import main
 from augdiff.data import make_dataset
 from augdiff.errors import AugdiffError
+from augdiff.nn.unet import UNet
+from augdiff.runs import load_run
 
 
 def test_digits_are_64_tokens_of_17_levels():
@@ -86,10 +88,32 @@ def test_the_unet_backbone_trains_and_samples_a_grid(tmp_path, method):
     assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_co_ladd_on_the_unet_trains_both_stages_and_samples_both_ways(tmp_path):
+    """LADD's latent on the U-Net (ADM's class conditioning): stage 1, stage 2 from it, joint and sequential draws."""
+    pytest.importorskip("sklearn")
+    common = ["--method", "co-ladd", "--data", "image:digits", "--model-size", "xxs", "--steps", "2", "backbone=unet"]
+    common += ["--batch-size", "8", "progress=false", "tensorboard=false", "ladd.latent_len=2", "ladd.latent_dim=4"]
+    assert main(["train", *common, "--out", str(tmp_path / "s1")]) == 0
+    assert (
+        main(["train", *common, "--stage", "2", "--init-from", str(tmp_path / "s1"), "--out", str(tmp_path / "s2")])
+        == 0
+    )
+    run = load_run(tmp_path / "s2")
+    assert isinstance(run.model.network, UNet) and run.model.network.latent is not None
+    x = torch.randint(0, 17, (3, 64))
+    y, t = torch.randn(3, 2, 4), torch.rand(3)
+    out = run.model.network(x, t, latent=y, latent_t=t)
+    assert out.logits.shape == (3, 64, 18) and out.latent.shape == (3, 2, 4)
+    for lag in ("0", "1"):
+        grid = tmp_path / f"grid{lag}.png"
+        args = ["sample", str(tmp_path / "s2"), "--num", "4", "--steps", "4", "--lag", lag, "--out", str(grid)]
+        assert main(args) == 0 and grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--method", "co-ladd", "--data", "image:digits"], "backbone=unet works with mdlm and cadd, not co-ladd"),
+        (["--method", "ar", "--data", "image:digits"], "backbone=unet is a diffusion denoiser, not for method=ar"),
         (["--method", "mdlm", "--data", "sawtooth", "seq_len=16"], "backbone=unet needs image data"),
         (["--method", "mdlm", "--data", "image:digits", "--model-size", "tiny"], "comes in model_size xxs | xs"),
     ],

@@ -184,3 +184,21 @@ def test_overfits_four_images():
         opt.step()
     end = evaluate()
     assert end < start / 2, (start, end)
+
+
+def test_the_latent_stream_conditions_every_pixel_and_has_a_head():
+    """LADD on the U-Net: the latent (and its norm: no normalization in the way) reaches the logits, and the
+    head reads the bottleneck; without the latent the network refuses."""
+    net = randomize(tiny(latent_len=2, latent_in=4, latent_out=3)).eval()
+    x, t, y = torch.randint(0, 5, (2, 64)), torch.rand(2), torch.randn(2, 2, 4)
+    out = net(x, t, latent=y, latent_t=t)
+    assert out.logits.shape == (2, 64, 5) and out.latent.shape == (2, 2, 3)
+    for other in (3 * y, y.flip(0)):
+        changed = net(x, t, latent=other, latent_t=t)
+        assert (changed.logits - out.logits).abs().amax(dim=-1).min() > 0  # every pixel hears the latent
+        assert not torch.allclose(changed.latent, out.latent)
+    later = net(x, t, latent=y, latent_t=1 - t)  # the latent's own time
+    assert not torch.allclose(later.logits, out.logits)
+    with pytest.raises(AssertionError, match="latent"):
+        net(x, t)
+    assert tiny().latent is None and tiny()(x, t).latent is None

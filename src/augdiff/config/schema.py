@@ -177,7 +177,7 @@ class TrainConfig:
     tensorboard: bool = True
     progress: bool = True
     init_from: str | None = None
-    # dit, or hf:PATH: a local transformers model as the denoiser (mdlm, cadd; nn/hf_backbone.py)
+    # dit; unet: ADM's U-Net over pixel tokens (nn/unet.py); hf:PATH: a local transformers model (mdlm, cadd)
     backbone: str = "dit"
     trust_remote_code: bool = False  # run the modeling code an hf:PATH model ships (auto_map); only code you trust
     compile: bool = False  # torch.compile the network (Trainer); the saved weights are the same

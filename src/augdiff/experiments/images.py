@@ -4,7 +4,8 @@ CADD's CIFAR-10 recipe for a GPU.
 ``augdiff run images --out DIR [--preset quick]``: each method trained (or reused) on the 8×8 digits, sampled at
 NFE ∈ {8, 32, 128}, scored by the offline digits metric (:mod:`augdiff.metrics.digits`: Fréchet distance in a
 digits classifier's features, class and coverage entropies), with one sample grid per method and budget.
-Co-LADD uses the authors' two stages with four latent vectors read by patches of 16 pixels (two image rows).
+Co-LADD uses the authors' two stages with four latent vectors read by patches of 16 pixels (two image rows);
+on the U-Net (``--backbone unet``) the latent conditions every residual block as ADM's class embedding does.
 
 ``--preset paper`` is CADD App. B.2's CIFAR-10 setting: MDLM and CADD on ADM's U-Net (``backbone: unet``,
 ``model_size: small``), AdamW at 1e-4 until 200M images are seen (batch 128: 1,562,500 steps), left–right flips
@@ -40,8 +41,6 @@ from augdiff.train import resolve_device
 __all__ = ["ImagePreset", "IMAGE_PRESETS", "IMAGE_METHODS", "image_config", "run_images"]
 
 IMAGE_METHODS = ("mdlm", "cadd", "co-ladd")
-#: with ``backbone: unet`` (LADD's latent stream needs the MM-DiT)
-UNET_IMAGE_METHODS = ("mdlm", "cadd")
 NFE = (8, 32, 128)
 
 
@@ -61,6 +60,7 @@ class ImagePreset:
     dropout: float = 0.0
     #: sampler options of every draw (:func:`augdiff.sampling.generate`)
     sampler: tuple[tuple[str, Any], ...] = ()
+    methods: tuple[str, ...] = IMAGE_METHODS
 
 
 IMAGE_PRESETS = {
@@ -82,6 +82,7 @@ IMAGE_PRESETS = {
         flip=0.15,
         dropout=0.1,
         sampler=(("temperature_schedule", "cosine"), ("tau_max", 2.5), ("remasking", "dfm")),
+        methods=("mdlm", "cadd"),  # CADD's comparison; Co-LADD's image results are not in either paper
     ),
 }
 _CO_LADD = {"latent_len": 4, "latent_dim": 16, "pool": "patch", "normalize": "unit", "p_seq": 0.0}
@@ -122,7 +123,7 @@ def run_images(
     out_dir: str | Path, *, preset: str = "quick", device: str = "auto", seed: int = 0, backbone: str = "dit"
 ) -> dict[str, Any]:
     """Train, sample and score; write results.json, report.md, grids and the FD-against-NFE plot. ``backbone``:
-    the DiT (MDLM, CADD, Co-LADD) or ADM's U-Net (MDLM and CADD: LADD's latent needs the MM-DiT)."""
+    the DiT (Co-LADD: the MM-DiT) or ADM's U-Net (Co-LADD: its latent stream, :class:`augdiff.nn.unet.LatentStream`)."""
     if backbone not in ("dit", "unet"):
         raise AugdiffError(f"--backbone {backbone!r}: choose dit or unet")
     if preset not in IMAGE_PRESETS:
@@ -142,11 +143,13 @@ def run_images(
         "real": real,
         "methods": {},
     }
-    for method in IMAGE_METHODS if backbone == "dit" else UNET_IMAGE_METHODS:
+    for method in spec.methods:
         if method in LADD_METHODS:
-            train_two_stages(
-                method, out, lambda stage, init, m=method: image_config(m, spec, seed=seed, stage=stage, init_from=init)
-            )
+
+            def stage_config(stage: int, init: str | None, m: str = method) -> TrainConfig:
+                return image_config(m, spec, seed=seed, stage=stage, init_from=init, backbone=backbone)
+
+            train_two_stages(method, out, stage_config)
         else:
             train_or_reuse(image_config(method, spec, seed=seed, backbone=backbone), out / method)
         model = load_run(out / method, device=dev).model

@@ -70,6 +70,10 @@ class UNetConfig:
     time_conditioning: bool = False
     # ADM's GroupNorm has 32 groups; the small presets need fewer (base_channels must be a multiple).
     norm_groups: int = 32
+    # LADD's latent stream (latent_len 0: none): L′ latent vectors of width latent_in in, latent_out each out
+    latent_len: int = 0
+    latent_in: int = 0
+    latent_out: int = 0
 
     def __post_init__(self) -> None:
         self.channel_mults = tuple(self.channel_mults)
@@ -243,15 +247,43 @@ def image_to_tokens(x: Tensor, hidden_size: int) -> Tensor:
     return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, hidden_size)
 
 
+class LatentStream(nn.Module):
+    """LADD's latent on a U-Net, conditioned the way ADM conditions on a class: an MLP of the L′ latent vectors
+    (flattened; no normalization, so the latent's norm reaches the network) and the latent time's embedding join
+    the time embedding that every residual block reads (AdaGN). The latent head reads the bottleneck, pooled
+    over space, together with that embedding."""
+
+    def __init__(self, cfg: UNetConfig, emb_dim: int, bottleneck: int) -> None:
+        super().__init__()
+        self.shape = (cfg.latent_len, cfg.latent_out)
+        width = cfg.latent_len * cfg.latent_in
+        self.embed = nn.Sequential(nn.Linear(width, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.time_embed = TimestepEmbedding(emb_dim, freq_dim=cfg.base_channels)
+        self.norm = nn.GroupNorm(cfg.norm_groups, bottleneck)
+        out = cfg.latent_len * cfg.latent_out
+        self.head = nn.Sequential(nn.Linear(bottleneck + emb_dim, emb_dim), nn.SiLU(), zero(nn.Linear(emb_dim, out)))
+
+    def condition(self, latent: Tensor, latent_t: Tensor) -> Tensor:
+        """The latent ``[B, L′, latent_in]`` at time ``latent_t`` ``[B]`` → ``[B, emb_dim]``."""
+        return self.embed(latent.flatten(1)) + self.time_embed(latent_t)
+
+    def readout(self, bottleneck: Tensor, emb: Tensor) -> Tensor:
+        """The bottleneck ``[B, ch, h, w]`` and the embedding → the latent head ``[B, L′, latent_out]``."""
+        pooled = F.silu(self.norm(bottleneck)).mean(dim=(2, 3))
+        return self.head(torch.cat([pooled, emb], dim=-1)).reshape(emb.shape[0], *self.shape)
+
+
 class UNet(nn.Module):
-    r"""ADM U-Net mapping noisy pixel tokens (or input embeddings) ``[B, H·W·C]`` to logits over all states."""
+    r"""ADM U-Net mapping noisy pixel tokens (or input embeddings) ``[B, H·W·C]`` to logits over all states; with
+    ``latent_len > 0`` also LADD's latent stream (:class:`LatentStream`) and its head."""
 
     def __init__(self, cfg: UNetConfig) -> None:
         super().__init__()
         self.cfg = cfg
         d, base, groups = cfg.hidden_size, cfg.base_channels, cfg.norm_groups
         # ADM: sinusoidal features of width base_channels → MLP to 4·base_channels; absent without time input
-        emb_dim = cfg.mlp_ratio * base if cfg.time_conditioning else None
+        # (a latent stream always has one: it reads the embedding of t = 0 without time conditioning, as the MM-DiT)
+        emb_dim = cfg.mlp_ratio * base if cfg.time_conditioning or cfg.latent_len else None
         self.embed = nn.Embedding(cfg.vocab_size, d)
         self.time_embed = TimestepEmbedding(emb_dim, freq_dim=base) if emb_dim is not None else None
         self.conv_in = nn.Conv2d(cfg.channels * d, base, 3, padding=1)
@@ -275,6 +307,7 @@ class UNet(nn.Module):
                 skips.append(ch)
                 height //= 2
         self.middle = Stage(res(ch, ch), AttentionBlock(ch, cfg.n_heads, groups), res(ch, ch))
+        self.latent = LatentStream(cfg, emb_dim, ch) if cfg.latent_len and emb_dim is not None else None
         # Way up: res_blocks + 1 blocks per level, each reading one skip; an upsample closes every level but the top.
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(cfg.channel_mults))):
@@ -311,21 +344,33 @@ class UNet(nn.Module):
 
     def unet(self, x: Tensor, emb: Tensor | None) -> Tensor:
         """The ADM U-Net on pixel features ``[B, C·D, H, W]`` → ``[B, C·D, H, W]`` (zero when fresh)."""
+        return self._unet(x, emb)[0]
+
+    def _unet(self, x: Tensor, emb: Tensor | None) -> tuple[Tensor, Tensor]:
+        """:meth:`unet`'s output and the middle block's (the bottleneck the latent head reads)."""
         h = self.conv_in(x)
         skips = [h]
         for stage in self.down:
             h = stage(h, emb)
             skips.append(h)
-        h = self.middle(h, emb)
+        h = middle = self.middle(h, emb)
         for stage in self.up:
             h = stage(torch.cat([h, skips.pop()], dim=1), emb)  # ADM: each skip joins along channels
-        return self.out(h)
+        return self.out(h), middle
 
-    def forward(self, x_t: Tensor | None, t: Tensor, input_embeds: Tensor | None = None) -> NetworkOutput:
+    def forward(
+        self,
+        x_t: Tensor | None,
+        t: Tensor,
+        input_embeds: Tensor | None = None,
+        latent: Tensor | None = None,
+        latent_t: Tensor | None = None,
+    ) -> NetworkOutput:
         """Logits ``[B, L, vocab_size]`` for pixel tokens ``x_t`` ``[B, L]`` (``L = H·W·C``) at times ``t`` ``[B]``.
 
         ``input_embeds`` ``[B, L, D]`` replaces the token embedding (CADD fuses its latent into it). Without time
-        conditioning ``t`` is ignored (MDLM's default: the mask carries t).
+        conditioning ``t`` is ignored (MDLM's default: the mask carries t). With a latent stream, ``latent``
+        ``[B, L′, latent_in]`` at ``latent_t`` ``[B]`` is required and the output carries the latent head.
         """
         cfg = self.cfg
         if input_embeds is None:
@@ -339,7 +384,15 @@ class UNet(nn.Module):
                 f"[batch, {cfg.seq_len}, {cfg.hidden_size}] embeddings; got {list(e.shape)} "
                 "(give sequences of height·width·channels tokens, or build the UNetConfig for this image shape)"
             )
-        emb = self.time_embed(t.reshape(e.shape[0])) if self.time_embed is not None else None
-        u = image_to_tokens(self.unet(tokens_to_image(e, cfg.height, cfg.width), emb), cfg.hidden_size)
+        b = e.shape[0]
+        emb = None
+        if self.time_embed is not None:
+            emb = self.time_embed(t.reshape(b) if cfg.time_conditioning else torch.zeros(b, device=e.device))
+        if self.latent is not None:
+            assert emb is not None and latent is not None and latent_t is not None, "the latent stream needs y_t, t_y"
+            emb = emb + self.latent.condition(latent.to(e.dtype), latent_t.reshape(b))
+        out, bottleneck = self._unet(tokens_to_image(e, cfg.height, cfg.width), emb)
+        u = image_to_tokens(out, cfg.hidden_size)
+        head = self.latent.readout(bottleneck, emb) if self.latent is not None and emb is not None else None
         # The token-space skip hands each position its own (possibly latent-fused) embedding from step one.
-        return NetworkOutput(self.head(self.final_norm(e + u)))
+        return NetworkOutput(self.head(self.final_norm(e + u)), head)
