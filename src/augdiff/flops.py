@@ -125,8 +125,7 @@ def sampling_step_flops(model: Any, batch_size: int, seq_len: int, options: Any 
     backbone = math.nan
     if shape is not None:
         backbone = transformer_flops(shape.length, shape.width, shape.layers, shape.mlp_ratio)
-    states, width = network.embedding_weight().shape
-    head = 2 * seq_len * width * states * particles
+    head = 2 * seq_len * network.cfg.hidden_size * network.cfg.vocab_size * particles
     return {
         "measured_gflops": measured / GIGA,
         "analytic_gflops": backbone * particles / GIGA,
@@ -170,10 +169,10 @@ def ar_step_flops(model: Any, batch_size: int, seq_len: int) -> dict[str, float]
     shape = model.network.transformer_shape(seq_len)
     measured = count_flops(lambda: model.generate(batch_size, seq_len)) / (batch_size * seq_len)
     backbone = ar_token_flops(seq_len, shape.width, shape.layers, shape.mlp_ratio)
-    states, width = model.network.embedding_weight().shape
+    cfg = model.network.cfg
     return {
         "measured_gflops": measured / GIGA,
         "analytic_gflops": backbone / GIGA,
         "analytic_backbone_gflops": backbone / GIGA,
-        "measured_head_gflops": 2 * width * states / GIGA,
+        "measured_head_gflops": 2 * cfg.hidden_size * cfg.vocab_size / GIGA,
     }

@@ -114,6 +114,7 @@ def test_co_ladd_on_the_unet_trains_both_stages_and_samples_both_ways(tmp_path):
     "args,message",
     [
         (["--method", "ar", "--data", "image:digits"], "backbone=unet is a diffusion denoiser, not for method=ar"),
+        (["--method", "co-ladd", "--data", "image:digits", "ladd.latent_embed=linear"], "the U-Net's has its own"),
         (["--method", "mdlm", "--data", "sawtooth", "seq_len=16"], "backbone=unet needs image data"),
         (["--method", "mdlm", "--data", "image:digits", "--model-size", "tiny"], "comes in model_size xxs | xs"),
     ],

@@ -127,7 +127,7 @@ def test_errors_speak_to_the_user(tmp_path, qwen_dir):
         build_config({"backbone": "gpt2"})
     with pytest.raises(AugdiffError, match="mdlm | cadd"):
         build_model(build_config({"backbone": f"hf:{qwen_dir}", "method": "co-ladd"}), VOCAB)
-    with pytest.raises(AugdiffError, match="not ar"):
+    with pytest.raises(AugdiffError, match="not for method=ar"):
         build_model(build_config({"backbone": f"hf:{qwen_dir}", "method": "ar"}), VOCAB)
 
 

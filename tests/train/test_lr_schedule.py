@@ -1,6 +1,7 @@
 """The learning-rate schedule: linear warm-up, then constant or cosine decay — torch's schedulers, checked
 against the closed form, and replayed exactly by a resumed run."""
 
+import json
 import math
 
 import pytest
@@ -73,3 +74,15 @@ def test_a_resumed_cosine_run_replays_the_schedule_to_the_bit(tmp_path):
     assert seen["straight"] == pytest.approx([lr_at(s, cfg.optim.lr, 3, "cosine", 12, 0.1) for s in range(12)])
     a, b = load_checkpoint(tmp_path / "run"), load_checkpoint(tmp_path / "straight")
     assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
+
+
+def test_the_log_shows_the_rate_the_logged_step_used(tmp_path):
+    cfg = config(10)
+    cfg.optim.lr_schedule, cfg.optim.warmup_steps = "cosine", 3
+    Trainer(cfg, tmp_path / "run").fit()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = {row["step"]: row["lr"] for row in rows}
+    assert set(logged) == {5, 10}
+    for step, lr in logged.items():  # step n is logged after optimizer step n − 1 ran
+        assert lr == pytest.approx(lr_at(step - 1, cfg.optim.lr, 3, "cosine", 10, 0.1), rel=1e-12)
+    assert logged[10] == pytest.approx(0.1 * cfg.optim.lr)  # the floor, not the schedule's next (rising) value

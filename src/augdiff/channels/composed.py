@@ -156,7 +156,7 @@ class ComposedChannel(LatentChannel):
     def combine(self, log_p: Tensor, head: Tensor | None, state: ComposedState) -> Tensor:
         """Tokens: CADD Eq 5 over the K particles; the latent head: the particles' mean ŷ_0."""
         if head is None:
-            raise AugdiffError("cadd+co-ladd needs the MM-DiT's latent head")
+            raise AugdiffError("cadd+co-ladd needs a network with a latent head (the MM-DiT, or backbone=unet)")
         b, k = log_p.shape[:2]
         state.ladd.head = head.view(b, k, *head.shape[1:]).mean(dim=1)
         return self.cadd.combine(log_p, None, state.cadd)

@@ -87,13 +87,13 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError):
         raise AugdiffError(f"--k applies to cadd models, not {args.method}") from None
     parts = model.step_flops(args.batch_size, args.seq_len, options)
-    net = model.network.cfg
+    shape = model.network.transformer_shape(args.seq_len)  # None: a network Eq 77 does not describe
     header = {
         "method": args.method,
         "model_size": args.model_size,
-        "hidden_size": net.hidden_size,
-        "n_layers": net.n_layers,
-        "mlp_ratio": net.mlp_ratio,
+        "hidden_size": None if shape is None else shape.width,
+        "n_layers": None if shape is None else shape.layers,
+        "mlp_ratio": None if shape is None else shape.mlp_ratio,
         "seq_len": args.seq_len,
         "vocab_size": args.vocab_size,
         "batch_size": args.batch_size,

@@ -182,7 +182,7 @@ def _run_images(args: argparse.Namespace) -> int:
     from augdiff.experiments.images import run_images
 
     if args.corpus is not None or args.methods is not None:
-        raise AugdiffError("augdiff run images takes its methods from its backbone (drop --corpus/--methods)")
+        raise AugdiffError("augdiff run images takes its methods from its preset (drop --corpus/--methods)")
     backbone = args.backbone or "dit"
     results = run_images(args.out, preset=args.preset, device=args.device, seed=args.seed, backbone=backbone)
     real = "" if results["real"] is None else f" (real digits {results['real']['fd']:.1f})"

@@ -137,6 +137,11 @@ def validate(cfg: TrainConfig) -> None:
         raise AugdiffError(
             f"backbone={cfg.backbone!r} is not known (use dit, unet for images, or hf:PATH of a local model)"
         )
+    if cfg.backbone == "unet" and (cfg.ladd.latent_embed, cfg.ladd.latent_positions) != ("mlp", "after"):
+        raise AugdiffError(
+            "ladd.latent_embed and ladd.latent_positions shape the MM-DiT's latent stream; the U-Net's has its own "
+            "(drop them, or use backbone=dit)"
+        )
     if cfg.model.norm_affine and (cfg.backbone != "dit" or method_spec(cfg.method).network != "dit"):
         raise AugdiffError("model.norm_affine applies to augdiff's DiT (mdlm, cadd, ar), not an MM-DiT or hf: backbone")
     if cfg.model.local_mixer and (cfg.backbone != "dit" or not method_spec(cfg.method).diffusion):

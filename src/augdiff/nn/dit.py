@@ -61,8 +61,8 @@ class KVCache:
 
     Example:
         >>> cache = KVCache(n_layers=2, capacity=16)
-        >>> logits = net(bos[:, None], t, cache=cache)  # position 0
-        >>> logits = net(next_token[:, None], t, cache=cache)  # position 1 attends to 0 and 1
+        >>> logits = net(bos[:, None], t, cache=cache).logits  # position 0
+        >>> logits = net(next_token[:, None], t, cache=cache).logits  # position 1 attends to 0 and 1
     """
 
     def __init__(self, n_layers: int, capacity: int) -> None:
@@ -137,7 +137,7 @@ class DiT(nn.Module):
 
     Example:
         >>> net = DiT(DiTConfig(vocab_size=3, hidden_size=32, n_layers=2, n_heads=2))
-        >>> net(torch.full((4, 16), 2), torch.rand(4)).shape
+        >>> net(torch.full((4, 16), 2), torch.rand(4)).logits.shape
         torch.Size([4, 16, 3])
     """
 

@@ -29,7 +29,7 @@ the same happens again when a run is restored, so checkpoints fit. ``V`` must no
 
 Example:
     >>> net = HFBackbone("/models/DiffuCoder-7B-Base", vocab_size=151665, trust_remote_code=True)
-    >>> net(x_t, t).shape  # [B, L, V + 1]
+    >>> net(x_t, t).logits.shape  # [B, L, V + 1]
 """
 
 from __future__ import annotations

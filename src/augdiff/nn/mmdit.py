@@ -117,13 +117,12 @@ class MMDiTBlock(nn.Module):
 
 
 class MMDiT(nn.Module):
-    """Joint token + latent denoiser: ``(x_t, t, latent, latent_t)`` → (token logits, latent head output).
+    """Joint token + latent denoiser: ``(x_t, t, latent, latent_t)`` → token logits and latent head output.
 
     Example:
         >>> net = MMDiT(MMDiTConfig(vocab_size=3, latent_len=1, latent_in=8, latent_out=8))
-        >>> logits, y_hat = net(torch.full((4, 16), 2), torch.ones(4), latent=torch.randn(4, 1, 8),
-        ...                     latent_t=torch.ones(4))
-        >>> logits.shape, y_hat.shape
+        >>> out = net(torch.full((4, 16), 2), torch.ones(4), latent=torch.randn(4, 1, 8), latent_t=torch.ones(4))
+        >>> out.logits.shape, out.latent.shape
         (torch.Size([4, 16, 3]), torch.Size([4, 1, 8]))
     """
 

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from torch import Tensor
 
-__all__ = ["NetworkOutput", "TransformerShape", "TokenNetwork"]
+__all__ = ["NetworkOutput", "TransformerShape", "NetworkConfig", "TokenNetwork"]
 
 
 @dataclass
@@ -16,7 +16,8 @@ class NetworkOutput:
 
     #: unnormalized scores ``[B, L, V + 1]`` over the token states (the mask last)
     logits: Tensor
-    #: the latent head ``[B, L′, latent_out]`` of a two-stream network (LADD's MM-DiT); ``None`` otherwise
+    #: the latent head ``[B, L′, latent_out]`` of a two-stream network (LADD's MM-DiT, a U-Net with a latent
+    #: stream); ``None`` otherwise
     latent: Tensor | None = None
 
 
@@ -31,8 +32,19 @@ class TransformerShape:
     mlp_ratio: int
 
 
+class NetworkConfig(Protocol):
+    """What every network's ``cfg`` has."""
+
+    #: token states, the mask included (an AR network's: the data tokens and its start token)
+    vocab_size: int
+    #: the token embedding's width D, which the vocabulary head reads
+    hidden_size: int
+
+
 class TokenNetwork(Protocol):
     """A denoiser over ``vocab_size + 1`` token states with an embedding table the channels can read."""
+
+    cfg: NetworkConfig
 
     @property
     def time_conditioned(self) -> bool:

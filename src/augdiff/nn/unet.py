@@ -22,7 +22,7 @@ skip ``e + u`` lets a fresh network's logits still depend on its input.
 
 Example:
     >>> net = UNet(unet_config("xxs", vocab_size=18, image_shape=(8, 8, 1)))
-    >>> net(torch.full((2, 64), 17), torch.rand(2)).shape
+    >>> net(torch.full((2, 64), 17), torch.rand(2)).logits.shape
     torch.Size([2, 64, 18])
 """
 

@@ -1,4 +1,4 @@
-"""The training loop: AdamW, warm-up then constant LR, clipping, EMA, gradient accumulation, exact resume.
+"""The training loop: AdamW, the learning-rate schedule (train/schedule.py), clipping, EMA, gradient accumulation, exact resume.
 
 Every random draw of a step comes from generators seeded by ``(seed, step, …)`` (data, times, masks), and the
 global RNG (dropout) is saved with each checkpoint, so "train N steps" and "train k, resume, train N−k" give
@@ -175,6 +175,7 @@ class Trainer:
             fused=self.device.type == "cuda",
         )
         self.scheduler = self._lr_scheduler()
+        self.last_lr = self.optimizer.param_groups[0]["lr"]
         self.ema = EMA(self.model, o.ema_decay)
         self.window = MetricWindow(self.device)  # the open logging window (saved with checkpoints)
         self.step = 0
@@ -341,6 +342,7 @@ class Trainer:
         clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf  # 0: no clipping, norm still logged
         grad_norm = self.dist.scalar(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
         self.optimizer.step()
+        self.last_lr = self.optimizer.param_groups[0]["lr"]  # what this step used (logged), before the schedule moves
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.model)
@@ -392,7 +394,7 @@ class Trainer:
                     if log_now:
                         # the loop's only host sync (and, under torchrun, its only loss all-reduce)
                         scalars = window.flush(cfg.batch_size * self.dataset.seq_len, reduce=self.dist.mean)
-                        scalars.update(grad_norm=float(grad_norm), lr=self.optimizer.param_groups[0]["lr"])
+                        scalars.update(grad_norm=float(grad_norm), lr=self.last_lr)
                         logger.log(self.step, scalars)
                         last_loss = scalars["loss"]
                         bar.set_postfix(loss=f"{last_loss:.4f}", tok_s=f"{scalars['tokens_per_s']:,.0f}")
