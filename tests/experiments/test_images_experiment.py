@@ -24,15 +24,25 @@ def test_run_images_writes_scores_grids_report_and_plot(tmp_path):
     assert main(["run", "images", "--preset", "smoke", "--out", str(out), "--methods", "mdlm"]) == 2
 
 
-def test_run_images_with_the_unet_compares_mdlm_and_cadd(tmp_path, capsys):
+def test_run_images_with_the_unet_compares_all_three(tmp_path, capsys):
     out = tmp_path / "unet"
     assert main(["run", "images", "--preset", "smoke", "--backbone", "unet", "--out", str(out), "--device", "cpu"]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["backbone"] == "unet" and set(results["methods"]) == {"mdlm", "cadd"}
-    assert "backbone: unet" in (out / "mdlm" / "config.yaml").read_text()
+    assert results["backbone"] == "unet" and set(results["methods"]) == set(IMAGE_METHODS)
+    for run in ("mdlm", "co-ladd"):  # Co-LADD's second stage too
+        assert "backbone: unet" in (out / run / "config.yaml").read_text()
     capsys.readouterr()
-    assert main(["run", "sawtooth", "--preset", "smoke", "--backbone", "unet", "--out", str(tmp_path / "s")]) == 2
-    assert "--backbone applies to augdiff run images only" in capsys.readouterr().err
+    for flag, value in (("--backbone", "unet"), ("--dataset", "digits")):
+        assert main(["run", "sawtooth", "--preset", "smoke", flag, value, "--out", str(tmp_path / "s")]) == 2
+        assert "--backbone and --dataset apply to augdiff run images only" in capsys.readouterr().err
+
+
+def test_another_dataset_replaces_the_presets_and_offline_stops_before_any_work(tmp_path, capsys):
+    out = tmp_path / "cifar-quick"
+    assert main(["run", "images", "--preset", "smoke", "--dataset", "cifar10", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("augdiff: ") and err.count("\n") == 1 and "cifar10" in err.lower()
+    assert not out.exists()
 
 
 def test_the_cifar10_paper_preset_stops_in_one_line_before_training_when_it_cannot_score(tmp_path, capsys):

@@ -42,6 +42,11 @@ def add_parser(sub: Any) -> None:
         "--sawtooth", action="store_true", help="samplers: on the sawtooth's quick runs (SWD) instead of a corpus"
     )
     p.add_argument("--backbone", choices=("dit", "unet"), default=None, help="images: the DiT (default) or ADM's U-Net")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="images: digits (quick's), cifar10 (paper's), imagenet32 or a folder of PNGs (default: the preset's)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
@@ -53,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     methods = tuple(m.strip().lower() for m in (args.methods or default).split(",") if m.strip())
     if not methods:
         raise AugdiffError("--methods is empty (give e.g. --methods mdlm)")
-    if args.backbone is not None and args.experiment != "images":
-        raise AugdiffError("--backbone applies to augdiff run images only (drop it)")
+    if (args.backbone is not None or args.dataset is not None) and args.experiment != "images":
+        raise AugdiffError("--backbone and --dataset apply to augdiff run images only (drop them)")
     if args.sawtooth and args.experiment != "samplers":
         raise AugdiffError("--sawtooth applies to augdiff run samplers only (drop it)")
     if args.experiment == "sawtooth-ablation":
@@ -184,7 +189,9 @@ def _run_images(args: argparse.Namespace) -> int:
     if args.corpus is not None or args.methods is not None:
         raise AugdiffError("augdiff run images takes its methods from its preset (drop --corpus/--methods)")
     backbone = args.backbone or "dit"
-    results = run_images(args.out, preset=args.preset, device=args.device, seed=args.seed, backbone=backbone)
+    results = run_images(
+        args.out, preset=args.preset, device=args.device, seed=args.seed, backbone=backbone, dataset=args.dataset
+    )
     real = "" if results["real"] is None else f" (real digits {results['real']['fd']:.1f})"
     what = "Fréchet distance" if results["dataset"] == "digits" else "FID"
     for method, scores in results["methods"].items():

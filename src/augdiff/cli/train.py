@@ -39,7 +39,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--compile", action="store_const", const=True, help="torch.compile the network (compile=true)")
-    p.add_argument("--backbone", help="dit | unet (image data) | hf:PATH (a local transformers masked diffusion LM to fine-tune)")
+    p.add_argument(
+        "--backbone", help="dit | unet (image data) | hf:PATH (a local transformers masked diffusion LM to fine-tune)"
+    )
     p.add_argument(
         "--trust-remote-code",
         action="store_const",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -120,15 +120,23 @@ def image_config(
 
 
 def run_images(
-    out_dir: str | Path, *, preset: str = "quick", device: str = "auto", seed: int = 0, backbone: str = "dit"
+    out_dir: str | Path,
+    *,
+    preset: str = "quick",
+    device: str = "auto",
+    seed: int = 0,
+    backbone: str = "dit",
+    dataset: str | None = None,
 ) -> dict[str, Any]:
     """Train, sample and score; write results.json, report.md, grids and the FD-against-NFE plot. ``backbone``:
-    the DiT (Co-LADD: the MM-DiT) or ADM's U-Net (Co-LADD: its latent stream, :class:`augdiff.nn.unet.LatentStream`)."""
+    the DiT (Co-LADD: the MM-DiT) or ADM's U-Net (Co-LADD: its latent stream, :class:`augdiff.nn.unet.LatentStream`).
+    ``dataset``: an ``image:`` name (digits, cifar10, imagenet32, a folder) in place of the preset's; digits are
+    scored by the offline classifier, anything else by FID and IS."""
     if backbone not in ("dit", "unet"):
         raise AugdiffError(f"--backbone {backbone!r}: choose dit or unet")
     if preset not in IMAGE_PRESETS:
         raise AugdiffError(f"--preset {preset!r} is not known (choose one of: {', '.join(IMAGE_PRESETS)})")
-    spec = IMAGE_PRESETS[preset]
+    spec = IMAGE_PRESETS[preset] if dataset is None else replace(IMAGE_PRESETS[preset], dataset=dataset)
     backbone = spec.backbone or backbone
     data = make_dataset(f"image:{spec.dataset}")  # fails before training when its loader is missing or offline
     dev = resolve_device(device)

@@ -1,4 +1,5 @@
-"""The training loop: AdamW, the learning-rate schedule (train/schedule.py), clipping, EMA, gradient accumulation, exact resume.
+"""The training loop: AdamW, the learning-rate schedule (train/schedule.py), clipping, EMA, gradient accumulation,
+exact resume.
 
 Every random draw of a step comes from generators seeded by ``(seed, step, …)`` (data, times, masks), and the
 global RNG (dropout) is saved with each checkpoint, so "train N steps" and "train k, resume, train N−k" give
