@@ -75,6 +75,32 @@ def test_flips_mirror_training_images_left_right_and_nothing_else():
         make_dataset("sawtooth", image=build_config({}, ["image.flip=0.5"]).image)
 
 
+def test_rotations_turn_training_images_by_quarter_turns_and_need_square_images(tmp_path):
+    pytest.importorskip("sklearn")
+    image = pytest.importorskip("PIL.Image")
+    from augdiff.config import ImageConfig
+
+    plain = make_dataset("image:digits").train_batch(0, 5, 64).view(64, 8, 8)
+    always = make_dataset("image:digits", image=ImageConfig(rotate=1.0))
+    turned = always.train_batch(0, 5, 64).view(64, 8, 8)
+    turns = [
+        [k for k in (1, 2, 3) if torch.equal(t, p.rot90(k, dims=(0, 1)))] for t, p in zip(turned, plain, strict=True)
+    ]
+    assert all(turns) and not any(
+        torch.equal(t, p) for t, p in zip(turned, plain, strict=True)
+    )  # always one of the three
+    assert {ks[0] for ks in turns} == {1, 2, 3}
+    both = make_dataset("image:digits", image=ImageConfig(flip=0.5, rotate=0.5))
+    torch.testing.assert_close(both.train_batch(0, 5, 64)[8:16], both.train_batch(0, 5, 64, slice(8, 16)))
+    assert make_dataset("image:digits", like=both.describe()).rotate == 0.5  # a resumed run keeps it
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    for i in range(2):
+        image.fromarray(np.full((4, 6), 40 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+    with pytest.raises(AugdiffError, match="square images; these are 4×6"):
+        make_dataset(f"image:{folder}", image=ImageConfig(rotate=0.1))
+
+
 @pytest.mark.parametrize("method", ["mdlm", "cadd"])
 def test_the_unet_backbone_trains_and_samples_a_grid(tmp_path, method):
     """backbone=unet: ADM's U-Net over the digits' pixel tokens, trained, reloaded and sampled to a PNG."""

@@ -83,6 +83,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optim.warmup_steps": (lambda v: v >= 0, "≥ 0"),
     "optim.min_lr_ratio": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
     "image.flip": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "image.rotate": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
     "optim.grad_clip": (lambda v: 0.0 <= v < math.inf, "≥ 0 (0 turns clipping off)"),
     "optim.ema_decay": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
     "cadd.mse_weight": (lambda v: 0.0 <= v < math.inf, "≥ 0 (0: cross-entropy only)"),

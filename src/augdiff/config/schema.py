@@ -135,9 +135,11 @@ class TextConfig:
 @dataclass
 class ImageConfig:
     """Image data (``--data image:NAME``): ``flip`` is the probability that a training image is mirrored
-    left–right (CADD's CIFAR-10 augmentation; 0: none)."""
+    left–right, ``rotate`` that it is turned by a quarter, half or three-quarter turn (CADD's CIFAR-10
+    augmentation keeps these two of Karras et al. 2020's; 0: none)."""
 
     flip: float = 0.0
+    rotate: float = 0.0
 
 
 @dataclass

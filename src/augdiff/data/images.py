@@ -32,26 +32,43 @@ __all__ = ["ImageDataset", "load_images", "image_grid"]
 class ImageDataset(ArrayDataset):
     """Pixel-token rows with their image shape ``(H, W, C)`` (kept in the data description)."""
 
-    def __init__(self, spec: str, images: np.ndarray, levels: int, flip: float = 0.0) -> None:
+    def __init__(self, spec: str, images: np.ndarray, levels: int, flip: float = 0.0, rotate: float = 0.0) -> None:
         self.image_shape = tuple(int(v) for v in images.shape[1:])
-        self.flip = float(flip)
+        self.flip, self.rotate = float(flip), float(rotate)
+        if self.rotate > 0 and self.image_shape[0] != self.image_shape[1]:
+            raise AugdiffError(
+                f"--data {spec}: image.rotate turns images by quarter turns, which needs square images; these are "
+                f"{self.image_shape[0]}×{self.image_shape[1]} (set image.rotate=0)"
+            )
         rows = images.reshape(images.shape[0], -1).astype(np.uint8 if levels <= 256 else np.int16, copy=False)
         super().__init__(spec, *split_rows(spec, rows), vocab_size=levels)
 
     def train_batch(self, seed: int, step: int, global_batch: int, rows: slice | None = None) -> Tensor:
-        """The token-array batch, each image mirrored left–right with probability ``flip`` (decided per row of
-        the global batch from (seed, step), so micro-batches and processes agree and a resume repeats it)."""
+        """The token-array batch, each image mirrored left–right with probability ``flip`` and turned by 90°,
+        180° or 270° (one of the three, uniformly) with probability ``rotate`` — the pixel-exact ("blit")
+        operations of Karras et al. 2020's augmentation that CADD keeps. Decided per row of the global batch from
+        (seed, step), so micro-batches and processes agree and a resume repeats it."""
         batch = super().train_batch(seed, step, global_batch, rows)
-        if self.flip == 0.0:
+        if self.flip == 0.0 and self.rotate == 0.0:
             return batch
-        mirror = torch.rand(global_batch, generator=seeded_generator(seed, step, 3)) < self.flip
-        mirror = mirror if rows is None else mirror[rows]
+        gen = seeded_generator(seed, step, 3)
+        mirror = torch.rand(global_batch, generator=gen) < self.flip
+        turns = torch.where(
+            torch.rand(global_batch, generator=gen) < self.rotate,
+            torch.randint(1, 4, (global_batch,), generator=gen),
+            0,
+        )
+        if rows is not None:
+            mirror, turns = mirror[rows], turns[rows]
         h, w, c = self.image_shape
-        flipped = batch.view(-1, h, w, c).flip(2).reshape(batch.shape)
-        return torch.where(mirror[:, None], flipped, batch)
+        images = batch.view(-1, h, w, c)
+        images = torch.where(mirror[:, None, None, None], images.flip(2), images)
+        for k in (1, 2, 3):  # square images: a quarter turn keeps the shape
+            images = torch.where((turns == k)[:, None, None, None], images.rot90(k, dims=(1, 2)), images)
+        return images.reshape(batch.shape)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "image_shape": list(self.image_shape), "flip": self.flip}
+        return {**super().describe(), "image_shape": list(self.image_shape), "flip": self.flip, "rotate": self.rotate}
 
 
 def _digits(spec: str) -> tuple[np.ndarray, int]:
@@ -90,8 +107,8 @@ def _folder(spec: str, folder: Path) -> tuple[np.ndarray, int]:
     return np.stack(arrays).astype(np.int64), 256
 
 
-def load_images(spec: str, name: str, flip: float = 0.0) -> ImageDataset:
-    """The dataset of ``image:NAME`` (``flip``: the training images' mirror probability)."""
+def load_images(spec: str, name: str, flip: float = 0.0, rotate: float = 0.0) -> ImageDataset:
+    """The dataset of ``image:NAME`` (``flip``, ``rotate``: the training images' augmentation probabilities)."""
     if name == "digits":
         images, levels = _digits(spec)
     elif name in HUB_IMAGES:
@@ -102,7 +119,7 @@ def load_images(spec: str, name: str, flip: float = 0.0) -> ImageDataset:
         raise AugdiffError(
             f"--data {spec}: use image:digits, image:cifar10, image:imagenet32 or image:FOLDER (of .png files)"
         )
-    return ImageDataset(spec, images, levels, flip)
+    return ImageDataset(spec, images, levels, flip, rotate)
 
 
 def image_grid(rows: np.ndarray, shape: tuple[int, ...], levels: int, path: Path, columns: int = 8) -> None:

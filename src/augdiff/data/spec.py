@@ -64,8 +64,9 @@ def make_dataset(
     if kind == "sawtooth" and not path:
         data: TokenDataset = SawtoothDataset(128 if seq_len is None else seq_len)
     elif kind == "image" and path:
-        flip = (like or {}).get("flip", image.flip if image is not None else 0.0)
-        data = load_images(spec, path, flip)
+        settings = image if image is not None else ImageConfig()
+        flip = (like or {}).get("flip", settings.flip)
+        data = load_images(spec, path, flip, (like or {}).get("rotate", settings.rotate))
         if seq_len is not None and data.seq_len != seq_len:
             raise AugdiffError(f"--data {spec}: images of {data.seq_len} tokens, but seq_len={seq_len} (drop seq_len)")
     elif kind == "pairs" and not path:

@@ -8,10 +8,11 @@ Co-LADD uses the authors' two stages with four latent vectors read by patches of
 on the U-Net (``--backbone unet``) the latent conditions every residual block as ADM's class embedding does.
 
 ``--preset paper`` is CADD App. B.2's CIFAR-10 setting: MDLM and CADD on ADM's U-Net (``backbone: unet``,
-``model_size: small``), AdamW at 1e-4 until 200M images are seen (batch 128: 1,562,500 steps), left–right flips
-with probability 0.15 (the paper's augmentation also rotates; augdiff only flips), sampling with a cosine
-temperature decay from τ_max = 2.5 and the flow-matching corrector, FID and Inception Score of 50,000 samples at
-NFE 64, 256 and 512 (torch-fidelity). Its cost is estimated from counted FLOPs, not measured: 13.4 GFLOPs per
+``model_size: small``), AdamW at 1e-4 until 200M images are seen (batch 128: 1,562,500 steps), the flip and
+quarter-turn operations of Karras et al. 2020's augmentation at its p = 0.15 (there a flip, when chosen, mirrors
+with probability 1/2 and a rotation turns by 0–3 quarters: a mirror 7.5 % and a turn 11.25 % of the time), sampling
+with a cosine temperature decay from τ_max = 2.5 and the flow-matching corrector, FID and Inception Score of
+50,000 samples at NFE 64, 256 and 512 (torch-fidelity). Its cost is estimated from counted FLOPs, not measured: 13.4 GFLOPs per
 image forward, ≈ 8 EFLOPs of training per method, ≈ 6.5 hours on one H200 at 35 % of its bf16 peak.
 """
 
@@ -57,6 +58,7 @@ class ImagePreset:
     dataset: str = "digits"
     backbone: str | None = None  # None: the --backbone given (dit by default)
     flip: float = 0.0
+    rotate: float = 0.0
     dropout: float = 0.0
     #: sampler options of every draw (:func:`augdiff.sampling.generate`)
     sampler: tuple[tuple[str, Any], ...] = ()
@@ -79,7 +81,8 @@ IMAGE_PRESETS = {
         (64, 256, 512),
         dataset="cifar10",
         backbone="unet",
-        flip=0.15,
+        flip=0.15 / 2,  # Karras et al. 2020 at p = 0.15 (CADD App. B.2): see the module docstring
+        rotate=0.15 * 3 / 4,
         dropout=0.1,
         sampler=(("temperature_schedule", "cosine"), ("tau_max", 2.5), ("remasking", "dfm")),
         methods=("mdlm", "cadd"),  # CADD's comparison; Co-LADD's image results are not in either paper
@@ -103,7 +106,7 @@ def image_config(
         "method": method,
         "backbone": preset.backbone or backbone,
         "data": f"image:{preset.dataset}",
-        "image": {"flip": preset.flip},
+        "image": {"flip": preset.flip, "rotate": preset.rotate},
         "model_size": preset.model_size,
         "model": {"dropout": preset.dropout},
         "steps": preset.steps // 2 if ladd else preset.steps,
