@@ -70,3 +70,14 @@ def test_the_quick_preset_trains_di_ladd_at_the_authors_settings():
     assert (s["ladd.vq_decay"], s["ladd.commitment_weight"]) == (0.95, 0.1)
     assert s["ladd.encoder_dropout"] == 0.1 and s["model.dropout"] == 0.1
     assert s["ladd.codebook_size"] == PRESETS["quick"].ladd_by_method["di-ladd"]["codebook_size"] == 16
+
+
+def test_the_quick_presets_joint_model_reads_a_larger_latent_and_trains_longer():
+    joint, seq = LADD_RUNS["co-ladd"]
+    j1, s1 = settings("co-ladd", "quick", run=joint), settings("co-ladd", "quick", run=seq)
+    assert (j1["ladd.radius"], s1["ladd.radius"]) == (16.0, 4.0)
+    stage2 = method_config("co-ladd", PRESETS["quick"], stage=2, init_from="x", run=joint)
+    assert (j1["steps"], stage2.steps, s1["steps"]) == (600, 300, PRESETS["quick"].ladd_stage1_steps)
+    # the radius sweep still sets both models' norm
+    swept = method_config("co-ladd", PRESETS["quick"], run=joint, overrides={"ladd.radius": 2.0})
+    assert swept.ladd.radius == 2.0

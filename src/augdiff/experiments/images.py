@@ -12,8 +12,8 @@ on the U-Net (``--backbone unet``) the latent conditions every residual block as
 quarter-turn operations of Karras et al. 2020's augmentation at its p = 0.15 (there a flip, when chosen, mirrors
 with probability 1/2 and a rotation turns by 0–3 quarters: a mirror 7.5 % and a turn 11.25 % of the time), sampling
 with a cosine temperature decay from τ_max = 2.5 and the flow-matching corrector, FID and Inception Score of
-50,000 samples at NFE 64, 256 and 512 (torch-fidelity). Its cost is estimated from counted FLOPs, not measured: 13.4 GFLOPs per
-image forward, ≈ 8 EFLOPs of training per method, ≈ 6.5 hours on one H200 at 35 % of its bf16 peak.
+50,000 samples at NFE 64, 256 and 512 (torch-fidelity). Its cost is estimated from counted FLOPs, not measured:
+13.4 GFLOPs per image forward, ≈ 8 EFLOPs of training per method, ≈ 6.5 hours on one H200 at 35 % of its bf16 peak.
 """
 
 from __future__ import annotations

@@ -67,6 +67,10 @@ class SawtoothPreset:
     # uses per code per step; at batch 128, 0.25 each, so nearly all are "dead" and re-seeded every step and no
     # code keeps a meaning; 16 codes (8 uses each) learn the shift (RESULTS.md, "The binary sawtooth").
     ladd_by_method: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # ... and per trained model (LADD_RUNS' names), over the method's; with the stage-1 / stage-2 steps of a model
+    # that trains longer than the preset's LADD default.
+    ladd_by_run: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    ladd_steps_by_run: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 PRESETS: dict[str, SawtoothPreset] = {
@@ -114,6 +118,11 @@ PRESETS: dict[str, SawtoothPreset] = {
             "cadd+co-ladd": {"normalize": "radius", "radius": 4.0},
             "di-ladd": {"codebook_size": 16},
         },
+        # The joint model reads its latent through the noise of t_y = t: on a sphere of radius 16 the latent keeps
+        # the shift through it (R = 4 loses part of it), and twice the steps take its recon below the oracle
+        # (RESULTS.md). The sequential model reads the clean latent, which its prior must draw: R = 4 suits it.
+        ladd_by_run={"co-ladd-joint": {"radius": 16.0}},
+        ladd_steps_by_run={"co-ladd-joint": (600, 300)},
     ),
     # The authors' binsaw configuration (conf/experiments/binsaw): batch 2048, AdamW 3e-4 with weight decay 0.03,
     # 2500 warm-up steps, EMA 0.99, their model sizes. Their step counts are not in the paper's text nor in their
@@ -158,7 +167,11 @@ def method_config(
     stage 2 from); ``overrides`` (dotted keys) change any of it, as the ablation does.
     """
     ladd = method in LADD_METHODS
-    steps = (preset.ladd_stage1_steps if stage == 1 else preset.ladd_stage2_steps) if ladd else preset.steps
+    run = (run or LADD_RUNS[method][0]) if ladd else None
+    stages = (preset.ladd_stage1_steps, preset.ladd_stage2_steps)
+    if run is not None:
+        stages = preset.ladd_steps_by_run.get(run.name, stages)
+    steps = stages[stage - 1] if ladd else preset.steps
     tree: dict[str, Any] = {
         "method": method,
         "data": "sawtooth",
@@ -178,12 +191,12 @@ def method_config(
         "diffusion": {"schedule": "linear", "loss_weighting": "elbo"},
     }
     flat: dict[str, Any] = {}
-    if ladd:
-        run = run or LADD_RUNS[method][0]
+    if run is not None:
         lc = {**AUTHORS_LADD[method], **run.ladd, "stage": stage}
         if preset.ladd_pool is not None:
             lc.update(pool=preset.ladd_pool, latent_dim=preset.ladd_latent_dim)
         lc.update(preset.ladd_by_method.get(method, {}))
+        lc.update(preset.ladd_by_run.get(run.name, {}))
         tree.update(ladd=lc, init_from=init_from)
         flat.update(AUTHORS_TOP[method])
     flat.update(overrides or {})
