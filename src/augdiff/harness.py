@@ -1,4 +1,5 @@
-"""An lm-evaluation-harness model for augdiff runs: ``lm_eval --model augdiff --model_args path=RUN,samples=128``.
+"""An lm-evaluation-harness model for augdiff runs, registered as ``augdiff`` when this module is imported:
+``import augdiff.harness; lm_eval.simple_evaluate(model="augdiff", model_args="path=RUN,samples=128", tasks=…)``.
 
 :class:`AugdiffLM` answers the harness's three requests:
 

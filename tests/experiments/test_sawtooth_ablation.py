@@ -81,3 +81,24 @@ def test_the_quick_presets_joint_model_reads_a_larger_latent_and_trains_longer()
     # the radius sweep still sets both models' norm
     swept = method_config("co-ladd", PRESETS["quick"], run=joint, overrides={"ladd.radius": 2.0})
     assert swept.ladd.radius == 2.0
+
+
+def test_the_ablation_holds_every_model_to_the_common_budget(tmp_path, monkeypatch):
+    """The quick preset trains its joint model longer and with R = 16; the ablation does not, so that a change is
+    the only difference: its joint baseline is trained apart, in out/common-budget."""
+    import augdiff.experiments.sawtooth_ablation as ablation
+
+    calls = []
+
+    def fake_rows(run, where, spec, *args, **kwargs):
+        calls.append((run.name, where, spec))
+        return {r: {"recon_nll": 0.5, "swd": {"1": 0.05, "2": 0.04}} for r in run.rows}
+
+    monkeypatch.setattr(ablation, "ladd_rows", fake_rows)
+    ablation.run_sawtooth_ablation(tmp_path, preset="quick", changes=(4, 6), device="cpu")
+    assert all(not spec.ladd_by_run and not spec.ladd_steps_by_run for _, _, spec in calls)
+    homes = {(name, where.relative_to(tmp_path).as_posix()) for name, where, _ in calls}
+    assert homes == {
+        ("co-ladd-joint", "common-budget"), ("co-ladd-seq", "."), ("co-ladd-mixed", "off-4"),
+        ("co-ladd-joint", "off-6"), ("co-ladd-seq", "off-6"),
+    }  # fmt: skip

@@ -1,10 +1,16 @@
 """``augdiff run sawtooth`` end to end with the smoke preset: the files and keys the issue promises."""
 
+import dataclasses
 import json
 
+import pytest
+
 from augdiff.cli.main import main
+from augdiff.errors import AugdiffError
 from augdiff.experiments.sawtooth import PRESETS, SAMPLING_STEPS, method_config
-from augdiff.experiments.training import train_or_reuse
+from augdiff.experiments.sawtooth_ladd import LADD_RUNS
+from augdiff.experiments.training import train_or_reuse, train_two_stages
+from augdiff.train import load_checkpoint
 
 
 def test_run_sawtooth_writes_results_report_and_plots(tmp_path):
@@ -57,3 +63,11 @@ def test_run_sawtooth_trains_both_ladd_stages_and_reports_both_inference_modes(t
     for run in ("co-ladd-joint", "co-ladd-seq", "di-ladd"):
         for trained in (f"{run}-stage1", run):
             assert (out / trained / "checkpoints" / "latest").exists()
+    # a stage 1 that would train further (or is gone) leaves its stage 2 stale: refused, nothing trained
+    longer = dataclasses.replace(PRESETS["smoke"], ladd_stage1_steps=PRESETS["smoke"].ladd_stage1_steps + 5)
+    joint = LADD_RUNS["co-ladd"][0]
+    with pytest.raises(AugdiffError, match="started from a stage 1 that .* no longer holds"):
+        train_two_stages(
+            joint.name, out, lambda s, i: method_config("co-ladd", longer, stage=s, init_from=i, run=joint)
+        )
+    assert load_checkpoint(out / "co-ladd-joint-stage1").step == PRESETS["smoke"].ladd_stage1_steps

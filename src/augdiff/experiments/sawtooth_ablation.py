@@ -6,14 +6,16 @@ Every row reports the token reconstruction NLL and the SWD at T = 1 and 2 token 
 co-ladd-seq (change 7, Di-LADD's, reports di-ladd-joint and di-ladd-seq). The baseline runs live in ``out``
 itself, where ``augdiff run sawtooth --out`` puts them (one command reuses the other's), those with change N
 switched off in ``out/off-N``, and the results in ``out/ablation/``; finished runs are reused when the command is
-run again.
+run again. Every model trains at the preset's common LADD budget, so that a change is the only difference: a
+model the preset itself trains otherwise (the quick preset's joint Co-LADD, ``ladd_by_run``) has its baseline
+trained again at that budget, in ``out/common-budget``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +62,8 @@ def run_sawtooth_ablation(
     selected = _parse_changes(changes)
     if any(not 0 < r < math.inf for r in radii):
         raise AugdiffError(f"--radii {','.join(map(str, radii))}: every radius must be positive")
-    spec, out = PRESETS[preset], Path(out_dir)
+    special = {*PRESETS[preset].ladd_by_run, *PRESETS[preset].ladd_steps_by_run}
+    spec, out = replace(PRESETS[preset], ladd_by_run={}, ladd_steps_by_run={}), Path(out_dir)
     if out.exists() and not out.is_dir():
         raise AugdiffError(f"--out {out}: exists and is not a directory (choose another path)")
     dev = resolve_device(device)
@@ -70,7 +73,8 @@ def run_sawtooth_ablation(
     def rows(method: str, where: Path, overrides: dict[str, Any] | None = None, mixed: bool = False) -> dict:
         found: dict[str, Any] = {}
         for run in ladd_runs(method, mixed):
-            found.update(ladd_rows(run, where, spec, data, reference, dev, seed, device, overrides, ABLATION_STEPS))
+            home = where / "common-budget" if where == out and run.name in special else where
+            found.update(ladd_rows(run, home, spec, data, reference, dev, seed, device, overrides, ABLATION_STEPS))
         return found
 
     methods = sorted({a.method for a in selected} | ({"co-ladd"} if radii else set()))

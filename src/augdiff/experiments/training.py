@@ -73,9 +73,17 @@ def train_two_stages(
 
     ``config(stage, init_from)`` gives the training config of a stage.
     """
-    first = train_or_reuse(config(1, None), out / f"{method}-stage1")
-    cfg = config(2, str((out / f"{method}-stage1").resolve()))
-    second = train_or_reuse(cfg, out / method)
+    first_dir, second_dir = out / f"{method}-stage1", out / method
+    stage1 = config(1, None)
+    finished = has_checkpoint(first_dir) and load_checkpoint(first_dir).step == stage1.steps
+    if has_checkpoint(second_dir) and not finished:  # its encoder came from another stage 1
+        raise AugdiffError(
+            f"{second_dir} started from a stage 1 that {first_dir} no longer holds (it is missing or will train "
+            "further); delete that stage-2 directory, or choose a new --out"
+        )
+    first = train_or_reuse(stage1, first_dir)
+    cfg = config(2, str(first_dir.resolve()))
+    second = train_or_reuse(cfg, second_dir)
     return cfg, {
         "train_steps": first["train_steps"] + second["train_steps"],
         "train_seconds": first["train_seconds"] + second["train_seconds"],
