@@ -44,7 +44,7 @@ def make_dataset(
         like: ``describe()`` of the data a model was trained on; the new data must fit that model
             (same kind, vocabulary, tokenizer and length).
         text: tokenizer and packing of text data (the run's ``text`` section); ``like`` overrides it.
-        image: image data's options (the run's ``image`` section: left–right flips and quarter turns of training images).
+        image: image data's options (the run's ``image`` section: flips and quarter turns of training images).
     """
     kind, _, path = spec.partition(":")
     if path and kind not in ("hf", "image") or (kind == "image" and Path(path).expanduser().is_dir()):
