@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from augdiff.cli.main import main
@@ -59,3 +60,15 @@ def test_the_cifar10_paper_preset_stops_in_one_line_before_training_when_it_cann
         1e-4,
         200_000_000,
     )
+
+
+def test_the_paper_presets_quarter_turns_refuse_non_square_images_before_any_work(tmp_path, capsys):
+    image = pytest.importorskip("PIL.Image")
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    for i in range(2):
+        image.fromarray(np.full((4, 6, 3), 50 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+    out = tmp_path / "run"
+    assert main(["run", "images", "--preset", "paper", "--dataset", str(folder), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "square images" in err and err.count("\n") == 1 and not out.exists()

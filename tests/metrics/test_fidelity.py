@@ -50,6 +50,20 @@ def test_the_library_gets_both_image_sets_and_its_figures_come_back(fake_fidelit
     assert out == {"fid": 12.5, "inception_score": 3.0, "inception_score_std": 0.1, "samples": 5, "reference": 7}
 
 
+def test_the_reference_cache_is_named_by_the_images_not_their_path(fake_fidelity):
+    reference = np.arange(7 * 4).reshape(7, 4) % 17
+    fid_and_inception_score(np.zeros((5, 4), dtype=np.int64), reference, (2, 2, 1), 17, cache_reference=True)
+    assert fake_fidelity[-1]["cache"] and fake_fidelity[-1]["input2_cache_name"].startswith("augdiff-")
+    name = fidelity.reference_cache_name
+    assert name(reference, (2, 2, 1), 17) == name(reference.astype(np.uint8), (2, 2, 1), 17)  # dtype-free
+    changed = reference.copy()
+    changed[3, 1] = (changed[3, 1] + 1) % 17
+    assert name(changed, (2, 2, 1), 17) != name(reference, (2, 2, 1), 17)  # same count, other pixels
+    assert name(reference, (2, 2, 1), 17) != name(reference, (2, 2, 1), 18)
+    fid_and_inception_score(np.zeros((5, 4), dtype=np.int64), reference, (2, 2, 1), 17)
+    assert not fake_fidelity[-1]["cache"] and fake_fidelity[-1]["input2_cache_name"] is None
+
+
 def test_offline_without_cached_weights_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(fidelity, "require", lambda *a: None)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))

@@ -5,7 +5,6 @@ image:digits, samples at each step budget scored by a digits classifier (Fréche
 from __future__ import annotations
 
 import argparse
-import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -235,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
                 shape,
                 levels,
                 device=str(device),
-                reference_name=f"augdiff-{hashlib.sha1(data.spec.encode()).hexdigest()[:12]}-{train.shape[0]}",
+                cache_reference=True,
             )
             for t in steps
         }

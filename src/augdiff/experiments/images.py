@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from augdiff.config import TrainConfig, build_config
+from augdiff.config import ImageConfig, TrainConfig, build_config
 from augdiff.data import make_dataset
 from augdiff.data.images import image_grid
 from augdiff.errors import AugdiffError
@@ -141,7 +141,8 @@ def run_images(
         raise AugdiffError(f"--preset {preset!r} is not known (choose one of: {', '.join(IMAGE_PRESETS)})")
     spec = IMAGE_PRESETS[preset] if dataset is None else replace(IMAGE_PRESETS[preset], dataset=dataset)
     backbone = spec.backbone or backbone
-    data = make_dataset(f"image:{spec.dataset}")  # fails before training when its loader is missing or offline
+    # fails before any work when its loader is missing, it is offline, or its augmentation does not fit the images
+    data = make_dataset(f"image:{spec.dataset}", image=ImageConfig(flip=spec.flip, rotate=spec.rotate))
     dev = resolve_device(device)
     score, real = _scorer(spec, data, str(dev))
     out = ensure_dir(Path(out_dir), "--out")
@@ -189,11 +190,10 @@ def _scorer(spec: ImagePreset, data: Any, device: str) -> tuple[Callable[[np.nda
     require_fidelity(f"augdiff run images on {spec.dataset}")
     # every image of the set (the usual FID reference: CIFAR-10's 50,000 training images), features cached once
     images = np.concatenate([np.asarray(data.train_rows), np.asarray(data.valid_rows)]).astype(np.int64)
-    name = f"augdiff-{spec.dataset}-{images.shape[0]}"
 
     def fid(x: np.ndarray) -> dict[str, Any]:
         scores = fid_and_inception_score(
-            x, images, data.image_shape, data.vocab_size, device=device, reference_name=name
+            x, images, data.image_shape, data.vocab_size, device=device, cache_reference=True
         )
         return {"fd": scores.pop("fid"), **scores}
 

@@ -13,6 +13,7 @@ scaled to 0–255 and gray images repeated to three channels (Inception reads RG
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,13 @@ def require_fidelity(what: str) -> None:
         raise AugdiffError(f"{what}: {reason}; run once with network access")
 
 
+def reference_cache_name(reference: np.ndarray, shape: tuple[int, ...], levels: int) -> str:
+    """A cache name for the reference images: a hash of their pixels, shape and levels (content, not a path)."""
+    digest = hashlib.sha1(f"{tuple(shape)}/{levels}/{reference.shape}".encode())
+    digest.update(np.ascontiguousarray(reference, dtype=np.uint8 if levels <= 256 else np.int32).tobytes())
+    return f"augdiff-{digest.hexdigest()[:20]}"
+
+
 def fid_and_inception_score(
     samples: np.ndarray,
     reference: np.ndarray,
@@ -73,10 +81,11 @@ def fid_and_inception_score(
     levels: int,
     *,
     device: str = "cpu",
-    reference_name: str | None = None,
+    cache_reference: bool = False,
 ) -> dict[str, Any]:
     """FID of ``samples`` against ``reference`` (rows of pixel tokens) and the samples' Inception Score.
-    ``reference_name``: a name for torch-fidelity's cache of the reference features (computed once per name)."""
+    ``cache_reference``: keep the reference's Inception features in torch-fidelity's cache, under a name that is a
+    hash of the reference itself (:func:`reference_cache_name`), so changed images are never scored stale."""
     require_fidelity("FID and Inception Score")
     import torch_fidelity
 
@@ -87,8 +96,8 @@ def fid_and_inception_score(
         fid=True,
         isc=True,
         verbose=False,
-        cache=reference_name is not None,
-        input2_cache_name=reference_name,
+        cache=cache_reference,
+        input2_cache_name=reference_cache_name(reference, shape, levels) if cache_reference else None,
     )
     return {
         "fid": float(metrics["frechet_inception_distance"]),
