@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
+from tiny_runs import train_text_runs
 
 from augdiff.cli.code_eval import truncate_completion
 from augdiff.cli.main import main
 from augdiff.data.tokenizer import tokenizer_from_description
 
-TINY = ["--model-size", "xxs", "--batch-size", "8", "progress=false", "tensorboard=false", "seq_len=96"]
 TASKS = [
     {"task_id": "add", "prompt": "def add(a, b):\n", "test": "def check(f):\n    assert f(2, 3) == 5\n",
      "entry_point": "add"},
@@ -25,15 +25,7 @@ ANSWERS = {
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("code-eval")
-    corpus = root / "code.txt"
-    corpus.write_text("def add(a, b):\n    return a + b\ndef neg(a):\n    return -a\n" * 60)
-    for method in ("mdlm", "ar"):
-        out = root / method
-        assert (
-            main(["train", "--method", method, "--data", f"text:{corpus}", "--steps", "2", "--out", str(out), *TINY])
-            == 0
-        )
-        assert (out / "checkpoints").is_dir()
+    train_text_runs(root, "def add(a, b):\n    return a + b\ndef neg(a):\n    return -a\n" * 60, seq_len=96)
     tasks = root / "tasks.jsonl"
     tasks.write_text("".join(json.dumps(t) + "\n" for t in TASKS))
     return root, tasks

@@ -5,24 +5,15 @@ import json
 
 import numpy as np
 import pytest
+from tiny_runs import train_text_runs
 
 from augdiff.cli.main import main
-
-TINY = ["--model-size", "xxs", "--batch-size", "8", "progress=false", "tensorboard=false", "seq_len=32"]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("text-eval")
-    corpus = root / "corpus.txt"
-    corpus.write_text("to be or not to be, that is the question. " * 80)
-    for method in ("mdlm", "ar"):
-        out = root / method
-        assert (
-            main(["train", "--method", method, "--data", f"text:{corpus}", "--steps", "2", "--out", str(out), *TINY])
-            == 0
-        )
-        assert (out / "checkpoints").is_dir()
+    corpus = train_text_runs(root, "to be or not to be, that is the question. " * 80, seq_len=32)
     return root / "mdlm", root / "ar", corpus
 
 

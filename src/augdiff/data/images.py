@@ -63,7 +63,7 @@ class ImageDataset(ArrayDataset):
         h, w, c = self.image_shape
         images = batch.view(-1, h, w, c)
         images = torch.where(mirror[:, None, None, None], images.flip(2), images)
-        for k in (1, 2, 3):  # square images: a quarter turn keeps the shape
+        for k in (1, 2, 3) if self.rotate > 0 else ():  # square images: a quarter turn keeps the shape
             images = torch.where((turns == k)[:, None, None, None], images.rot90(k, dims=(1, 2)), images)
         return images.reshape(batch.shape)
 
